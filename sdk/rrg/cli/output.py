@@ -1,0 +1,132 @@
+"""Output options shared by every listing command: ``--format table|json|csv``.
+
+A command produces plain dict rows (stable keys, documented in docs/cli.md) and calls
+:func:`emit_rows`; rendering happens here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import click
+
+FORMATS = ("table", "json", "csv")
+
+
+def output_options(func: Callable) -> Callable:
+    """Add ``--format`` (and the ``--json``/``--csv`` shorthands) to a click command."""
+
+    @click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(FORMATS),
+        default=None,
+        help="Output format (default: table).",
+    )
+    @click.option("--json", "as_json", is_flag=True, help="Shorthand for --format json.")
+    @click.option("--csv", "as_csv", is_flag=True, help="Shorthand for --format csv.")
+    @functools.wraps(func)
+    def wrapper(*args, output_format: str | None, as_json: bool, as_csv: bool, **kwargs):
+        chosen = [f for f, on in (("json", as_json), ("csv", as_csv)) if on]
+        if output_format:
+            chosen.append(output_format)
+        if len(set(chosen)) > 1:
+            raise click.UsageError("choose one of --format, --json, --csv")
+        kwargs["output_format"] = chosen[0] if chosen else "table"
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return str(value)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def dumps_json(data: Any, indent: int | None = 2) -> str:
+    """JSON text with NaN/inf turned into null and dates as ISO strings."""
+    return json.dumps(_json_safe(data), indent=indent, default=_json_default, ensure_ascii=False)
+
+
+def format_cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(format_cell(v) for v in value)
+    return str(value)
+
+
+def emit_rows(
+    rows: Sequence[dict[str, Any]],
+    output_format: str,
+    columns: Sequence[str] | None = None,
+    title: str | None = None,
+    json_data: Any = None,
+) -> None:
+    """Print ``rows`` as a rich table, JSON (a list of objects) or CSV.
+
+    ``columns`` picks and orders the table/CSV columns (default: keys of the first row). ``json_data``
+    replaces ``rows`` for JSON output when the JSON shape carries more than the table (nested metrics).
+    """
+    if output_format == "json":
+        click.echo(dumps_json(rows if json_data is None else json_data))
+        return
+    cols = list(columns) if columns else (list(rows[0].keys()) if rows else [])
+    if output_format == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(cols)
+        for row in rows:
+            writer.writerow(["" if row.get(c) is None else row.get(c) for c in cols])
+        click.echo(buffer.getvalue(), nl=False)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for c in cols:
+        table.add_column(c, overflow="fold")
+    for row in rows:
+        table.add_row(*(format_cell(row.get(c)) for c in cols))
+    Console().print(table)
+
+
+def emit_mapping(data: dict[str, Any], output_format: str, title: str | None = None) -> None:
+    """Print one record: key/value table, JSON object or two-column CSV."""
+    if output_format == "json":
+        click.echo(dumps_json(data))
+        return
+    rows = [{"key": k, "value": v} for k, v in data.items()]
+    emit_rows(rows, output_format, columns=["key", "value"], title=title)
+
+
+def iter_chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
