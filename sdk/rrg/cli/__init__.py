@@ -13,7 +13,11 @@ import click
 
 # command name -> "module:attribute" (module relative to rrg.cli). One index for the whole CLI.
 COMMANDS: dict[str, str] = {
+    "check": "recipe:check",
+    "recipe": "recipe:recipe",
+    "recipes": "recipe:recipes",
     "score": "score:score",
+    "data": "data:data",
 }
 
 
