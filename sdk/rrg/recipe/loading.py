@@ -1,0 +1,223 @@
+"""From a recipe file (or a registry entry) to validated data: ``extends:``, ``--set``, validation.
+
+The order is fixed and has one code path: read each file in the ``extends:`` chain with line marks,
+merge the chain (the extending file wins, mappings merge deeply, lists are replaced), apply the
+``key.path=value`` overrides, then validate the merged tree once against the schema. Every problem
+found on the way is collected and raised together in one :class:`RecipeError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+from rrg.recipe.errors import RecipeError, RecipeProblem
+from rrg.recipe.schema import RecipeSpec
+from rrg.recipe.validation import validate_tree
+from rrg.recipe.yaml_source import SourceTree, apply_override, merge_trees, parse_value, parse_yaml
+
+RECIPE_REF = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._-]*)@(?P<version>[0-9]+)$")
+"""``name@version``: a recipe version recorded in the registry."""
+
+MAX_EXTENDS_DEPTH = 16
+
+
+class RecipeVersionRecord(Protocol):
+    """What the registry returns for a recorded recipe version."""
+
+    name: str
+    version: int
+    hash: str
+    yaml_text: str
+
+
+class RecipeRegistry(Protocol):
+    """The one registry method recipe loading uses."""
+
+    def get_recipe_version(self, name: str, version: int) -> RecipeVersionRecord | None: ...
+
+
+@dataclass(frozen=True)
+class RecipeText:
+    """The text of one recipe in the chain, with the label used in messages and, for a file, its path."""
+
+    label: str
+    text: str
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedRecipe:
+    """The validated spec and the labels of the sources it was built from (the recipe first)."""
+
+    spec: RecipeSpec
+    sources: tuple[str, ...]
+
+
+def display_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it, else absolute."""
+    absolute = path.absolute()
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
+
+
+def read_recipe_file(path: Path, label: str | None = None) -> RecipeText:
+    """Read a recipe file; a missing, unreadable or non-UTF-8 file is a :class:`RecipeError`."""
+    label = label or display_path(path)
+    if path.is_dir():
+        raise RecipeError([RecipeProblem(label, None, "", "is a folder, not a recipe file", "give a .yaml file (rrg check accepts folders)")])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError([RecipeProblem(label, None, "", "no such recipe file", _nearby_hint(path))]) from None
+    except UnicodeDecodeError as exc:
+        raise RecipeError([RecipeProblem(label, None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})", "save the recipe as UTF-8")]) from None
+    return RecipeText(label, text, path.absolute())
+
+
+def read_registry_recipe(name: str, version: int, registry: RecipeRegistry | None, label: str, line: int | None = None) -> RecipeText:
+    """The YAML text of ``name@version`` from the registry."""
+    ref = f"{name}@{version}"
+    if registry is None:
+        raise RecipeError([RecipeProblem(label, line, "extends" if line else "", f"{ref} names a registry recipe, but no registry was given", "pass registry= to Recipe.load, set RRG_REGISTRY_URL, or extend a file by relative path")])
+    record = registry.get_recipe_version(name, version)
+    if record is None:
+        raise RecipeError([RecipeProblem(label, line, "extends" if line else "", f"recipe {ref} is not in the registry", "check the name and version with `rrg recipes ls` or the registry's recipe list")])
+    return RecipeText(f"registry:{ref}", record.yaml_text, None)
+
+
+def _nearby_hint(path: Path) -> str:
+    folder = path.parent if str(path.parent) else Path(".")
+    if folder.is_dir():
+        candidates = [p.name for p in folder.iterdir() if p.suffix in (".yaml", ".yml")]
+        match = difflib.get_close_matches(path.name, candidates, n=1)
+        if match:
+            return f"did you mean {str(folder / match[0])!r}?"
+    return "check the path"
+
+
+def resolve_recipe(entry: RecipeText, overrides: tuple[str, ...] = (), registry: RecipeRegistry | None = None) -> ResolvedRecipe:
+    """Read ``entry`` and its ``extends:`` chain, apply ``overrides`` and validate.
+
+    Raises :class:`RecipeError` with every problem found.
+    """
+    problems: list[RecipeProblem] = []
+    sources: list[str] = []
+    tree = _read_chain(entry, registry, problems, sources, chain=())
+    if tree is None:
+        raise RecipeError(_ordered(problems))
+    for override in overrides:
+        problem = _apply_override(tree, override)
+        if problem is not None:
+            problems.append(problem)
+    spec, invalid = validate_tree(tree)
+    problems.extend(invalid)
+    if problems or spec is None:
+        raise RecipeError(_ordered(problems))
+    return ResolvedRecipe(spec, tuple(sources))
+
+
+def _ordered(problems: list[RecipeProblem]) -> list[RecipeProblem]:
+    unique = list(dict.fromkeys(problems))
+    files = list(dict.fromkeys(p.file for p in unique))
+    return sorted(unique, key=lambda p: (p.file.startswith("--set "), files.index(p.file), p.line or 0, p.key))
+
+
+def _read_chain(entry: RecipeText, registry: RecipeRegistry | None, problems: list[RecipeProblem], sources: list[str], chain: tuple[str, ...]) -> SourceTree | None:
+    sources.append(entry.label)
+    tree, found = parse_yaml(entry.text, entry.label)
+    problems.extend(found)
+    if tree is None:
+        return None
+    if not isinstance(tree.data, dict):
+        what = "an empty file" if tree.data is None else f"a {type(tree.data).__name__}"
+        problems.append(RecipeProblem(entry.label, tree.positions[()].line, "", f"a recipe is a mapping of sections, got {what}", "start from `rrg recipes cp demo/sft my-recipe.yaml`"))
+        return None
+    if "extends" not in tree.data:
+        return tree
+    extends = tree.data.pop("extends")
+    extends_line = tree.positions[("extends",)].line
+    for path in [p for p in tree.positions if p[:1] == ("extends",)]:
+        del tree.positions[path]
+    if extends is None:
+        return tree
+    for key in ("name", "version"):
+        if key not in tree.data:
+            problems.append(RecipeProblem(entry.label, tree.positions[()].line, key, f"a recipe that extends another must set its own {key} (it would inherit {key} from {extends})", f"add `{key}:` to this file"))
+    if not isinstance(extends, str) or not extends.strip():
+        problems.append(RecipeProblem(entry.label, extends_line, "extends", f"expected a relative path or name@version, got {extends!r}", "e.g. extends: base.yaml"))
+        return None
+    identity = _chain_identity(extends, entry)
+    if identity in chain or entry_identity(entry) == identity:
+        cycle = " -> ".join((*chain, entry_identity(entry), identity))
+        problems.append(RecipeProblem(entry.label, extends_line, "extends", f"extends cycle: {cycle}", "remove one of the extends"))
+        return None
+    if len(chain) >= MAX_EXTENDS_DEPTH:
+        problems.append(RecipeProblem(entry.label, extends_line, "extends", f"extends chain deeper than {MAX_EXTENDS_DEPTH}", "flatten the chain"))
+        return None
+    try:
+        base_entry = _base_text(extends, entry, registry, extends_line)
+    except RecipeError as exc:
+        problems.extend(exc.problems)
+        return None
+    base = _read_chain(base_entry, registry, problems, sources, (*chain, entry_identity(entry)))
+    if base is None:
+        return None
+    return merge_trees(base, tree)
+
+
+def entry_identity(entry: RecipeText) -> str:
+    return str(entry.path) if entry.path is not None else entry.label
+
+
+def _chain_identity(extends: str, entry: RecipeText) -> str:
+    ref = RECIPE_REF.match(extends)
+    if ref and not (entry.path is not None and (entry.path.parent / extends).is_file()):
+        return f"registry:{extends}"
+    if entry.path is None:
+        return extends
+    return str((entry.path.parent / extends).absolute())
+
+
+def _base_text(extends: str, entry: RecipeText, registry: RecipeRegistry | None, line: int | None) -> RecipeText:
+    ref = RECIPE_REF.match(extends)
+    local = entry.path.parent / extends if entry.path is not None else None
+    if ref and not (local is not None and local.is_file()):
+        return read_registry_recipe(ref["name"], int(ref["version"]), registry, entry.label, line)
+    if local is None:
+        raise RecipeError([RecipeProblem(entry.label, line, "extends", f"{extends!r} is a relative path, but {entry.label} is not a file to resolve it against", "extend name@version from the registry instead")])
+    if os.path.isabs(extends):
+        local = Path(extends)
+    if not local.is_file():
+        raise RecipeError([RecipeProblem(entry.label, line, "extends", f"base recipe {display_path(local)} not found", _nearby_hint(local))])
+    return read_recipe_file(local)
+
+
+def _apply_override(tree: SourceTree, override: str) -> RecipeProblem | None:
+    source = f"--set {override}"
+    key, sep, raw = override.partition("=")
+    path = tuple(key.strip().split("."))
+    if not sep or not key.strip() or any(not part for part in path):
+        return RecipeProblem(source, None, "", "expected key.path=value", "e.g. --set training.learning_rate=2e-4")
+    if path == ("extends",):
+        return RecipeProblem(source, None, "extends", "extends cannot be overridden", "write a recipe file that extends the one you want")
+    try:
+        value = parse_value(raw)
+    except yaml.YAMLError:
+        return RecipeProblem(source, None, key, f"value is not valid YAML: {raw!r}", "quote strings that contain ':' or '#'")
+    return apply_override(tree, path, value, source)
+
+
+def overrides_from_mapping(values: dict[str, Any]) -> tuple[str, ...]:
+    """``{"training.learning_rate": 2e-4}`` as ``--set`` strings (values written as YAML)."""
+    import json
+
+    return tuple(f"{key}={json.dumps(value)}" for key, value in values.items())
