@@ -1,0 +1,278 @@
+"""Recipe commands: ``rrg check``, ``rrg recipe show|schema|reference``, ``rrg recipes ls|cp``.
+
+None of them loads a model, imports torch or needs a GPU or the network.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from rrg.cli.output import dumps_json, emit_rows, output_options
+from rrg.errors import RrgError
+
+RECIPE_SUFFIXES = (".yaml", ".yml")
+
+
+class _RegistryOnDemand:
+    """The registry named by ``RRG_REGISTRY_URL``, opened only when a recipe names ``name@version``."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+        self._registry: Any = None
+
+    def get_recipe_version(self, name: str, version: int) -> Any:
+        if self._registry is None:
+            from rrg_registry import Registry
+
+            self._registry = Registry.from_url(self.url)
+        return self._registry.get_recipe_version(name, version)
+
+
+def _registry() -> _RegistryOnDemand:
+    return _RegistryOnDemand(os.environ.get("RRG_REGISTRY_URL"))
+
+
+set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY.PATH=VALUE",
+    help="Override a value after extends: is merged (repeatable); the value is read as YAML.",
+)
+
+
+def _recipe_files(paths: tuple[Path, ...]) -> tuple[list[Path], list[str]]:
+    files: list[Path] = []
+    missing: list[str] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in RECIPE_SUFFIXES and p.is_file())
+            if not found:
+                missing.append(f"{path}: no .yaml recipe files in this folder")
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            missing.append(f"{path}: no such file or folder")
+    return files, missing
+
+
+@click.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def check(paths: tuple[Path, ...]) -> None:
+    """Validate recipe files, or every .yaml file under folders.
+
+    Prints one line per valid recipe and one line per problem
+    (``file:line: key.path: message (hint: ...)``); exits with status 2 if any recipe is invalid.
+
+    \b
+    Examples:
+      rrg check recipes/
+      rrg check my-sft.yaml
+    """
+    from rrg.recipe import Recipe, RecipeError
+
+    files, missing = _recipe_files(paths)
+    for line in missing:
+        click.echo(line)
+    invalid = len(missing)
+    registry = _registry()
+    for file in files:
+        try:
+            recipe = Recipe.load(file, registry=registry)
+        except RecipeError as exc:
+            invalid += 1
+            for problem in exc.problems:
+                click.echo(problem.format())
+            continue
+        click.echo(f"{file}: ok ({recipe.ref}, {recipe.stage}, sha256:{recipe.short_hash})")
+    checked = len(files) + len(missing)
+    if invalid:
+        click.echo(f"{invalid} of {checked} recipes invalid", err=True)
+        raise SystemExit(2)
+    click.echo(f"{checked} recipes valid", err=True)
+
+
+@click.group("recipe")
+def recipe() -> None:
+    """Inspect one recipe, export the recipe JSON Schema and the reference."""
+
+
+@recipe.command("show")
+@click.argument("recipe_ref", metavar="RECIPE")
+@set_option
+@click.option("--format", "output_format", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+def show(recipe_ref: str, overrides: tuple[str, ...], output_format: str) -> None:
+    """Print the resolved recipe (extends: merged, overrides applied) with its hash.
+
+    RECIPE is a file, a built-in name (``rrg recipes ls``) or ``name@version`` from the registry.
+
+    \b
+    Examples:
+      rrg recipe show demo/sft
+      rrg recipe show recipes/demo/grpo.yaml --set training.learning_rate=1e-4 --format json
+    """
+    from rrg.recipe import Recipe
+
+    loaded = Recipe.load(recipe_ref, overrides=overrides, registry=_registry())
+    if output_format == "json":
+        click.echo(
+            dumps_json(
+                {
+                    "name": loaded.name,
+                    "version": loaded.version,
+                    "hash": loaded.hash,
+                    "sources": list(loaded.sources),
+                    "overrides": list(loaded.overrides),
+                    "recipe": loaded.to_dict(),
+                }
+            )
+        )
+        return
+    click.echo(f"# {loaded.ref} sha256:{loaded.hash}")
+    click.echo(f"# from: {', '.join(loaded.sources)}")
+    for override in loaded.overrides:
+        click.echo(f"# --set {override}")
+    click.echo(loaded.to_yaml(), nl=False)
+
+
+@recipe.command("schema")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of standard output.")
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of recipe files, for editor validation.
+
+    \b
+    Example (YAML language server):
+      rrg recipe schema -o recipe.schema.json
+      # then, first line of a recipe:  # yaml-language-server: $schema=recipe.schema.json
+    """
+    from rrg.recipe.schema import recipe_json_schema
+
+    text = dumps_json(recipe_json_schema()) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+
+
+@recipe.command("reference")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file instead of standard output.")
+def reference(output: Path | None) -> None:
+    """Print the recipe reference (Markdown) generated from the schema.
+
+    \b
+    Example:
+      rrg recipe reference --output docs/recipes.md
+    """
+    from rrg.recipe.reference import render_reference
+
+    text = render_reference()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+
+
+@click.group("recipes")
+def recipes() -> None:
+    """The recipes shipped with rrg: list them, copy one to edit."""
+
+
+@recipes.command("ls")
+@output_options
+def ls(output_format: str) -> None:
+    """List the shipped recipes.
+
+    \b
+    Example:
+      rrg recipes ls --json
+    """
+    from rrg.builtin import BUILTIN_RECIPES
+    from rrg.recipe import Recipe
+
+    rows = []
+    for shipped in BUILTIN_RECIPES:
+        loaded = Recipe.load(shipped.path)
+        rows.append(
+            {
+                "name": shipped.name,
+                "recipe": loaded.ref,
+                "stage": loaded.stage,
+                "model": loaded.spec.model.id,
+                "hash": loaded.short_hash,
+                "summary": shipped.summary,
+            }
+        )
+    emit_rows(rows, output_format, title="Shipped recipes")
+
+
+def _extends_chain(path: Path) -> list[Path]:
+    """``path`` and the files it extends by relative path, the recipe first."""
+    chain = [path]
+    while True:
+        data = yaml.safe_load(chain[-1].read_text(encoding="utf-8"))
+        extends = data.get("extends") if isinstance(data, dict) else None
+        if not isinstance(extends, str):
+            return chain
+        base = (chain[-1].parent / extends).resolve()
+        if not base.is_file() or base in chain:
+            return chain
+        chain.append(base)
+
+
+@recipes.command("cp")
+@click.argument("name")
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@click.option("--flatten", is_flag=True, help="Write the resolved recipe as one file (no extends:, no comments).")
+def cp(name: str, dest: Path, force: bool, flatten: bool) -> None:
+    """Copy the shipped recipe NAME to DEST (a file or a folder) to edit it.
+
+    The files it extends are copied beside it, keeping their relative paths; --flatten writes one
+    self-contained file instead. Existing files are never overwritten without --force.
+
+    \b
+    Examples:
+      rrg recipes cp demo/sft my-sft.yaml
+      rrg recipes cp paper/qwen3-vl-4b/grpo experiments/ --flatten
+    """
+    from rrg.builtin import BUILTIN_RECIPES, builtin_recipe
+    from rrg.recipe import Recipe
+
+    shipped = builtin_recipe(name)
+    if shipped is None:
+        names = [r.name for r in BUILTIN_RECIPES]
+        match = difflib.get_close_matches(name, names, n=1)
+        hint = f"did you mean {match[0]!r}?" if match else "see `rrg recipes ls`"
+        raise RrgError(f"no shipped recipe named {name!r}", hint=hint)
+    target = dest / shipped.path.name if dest.is_dir() or str(dest).endswith(os.sep) else dest
+    plan: dict[Path, Path | None]
+    if flatten:
+        plan = {target: None}
+    else:
+        chain = _extends_chain(shipped.path)
+        plan = {target: chain[0]}
+        for base in chain[1:]:
+            plan[target.parent / os.path.relpath(base, shipped.path.parent)] = base
+    existing = [str(p) for p in plan if p.exists()]
+    if existing and not force:
+        raise RrgError(f"not overwriting {', '.join(existing)}", hint="pass --force to overwrite, or pick another destination")
+    for destination, source in plan.items():
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if source is None:
+            loaded = Recipe.load(shipped.path)
+            header = f"# {loaded.ref}, copied from the shipped recipe {shipped.name} with extends: resolved\n"
+            destination.write_text(header + loaded.to_yaml(), encoding="utf-8")
+        else:
+            shutil.copyfile(source, destination)
+        what = shipped.name if destination == target else f"its base {source.name}"  # type: ignore[union-attr]
+        click.echo(f"copied {what} -> {destination}")
