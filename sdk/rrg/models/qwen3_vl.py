@@ -1,0 +1,103 @@
+"""Qwen3-VL: a ViT with DeepStack feature injection feeding a Qwen3 decoder with interleaved MRoPE.
+
+It shares Qwen2.5-VL's special tokens and image placeholders; its instruct template has no default
+system prompt, and its vision patches are 16 px (32 px per merged image token).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rrg.models.base import VisionLanguageFamily
+from rrg.models.qwen2_5_vl import QWEN_SPECIAL_TOKENS, qwen_vision_token_ids, set_qwen_image_size, without_video_processor
+
+QWEN3_VL_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+"""The real Qwen3-VL-Instruct template, without video, tool and reasoning branches."""
+
+
+class Qwen3VLFamily(VisionLanguageFamily):
+    """Qwen3-VL (``Qwen3VLForConditionalGeneration``)."""
+
+    name = "qwen3_vl"
+    display_name = "Qwen3-VL"
+    reference_ids = ("Qwen/Qwen3-VL-4B-Instruct", "Qwen/Qwen3-VL-8B-Instruct")
+    builder_version = 1
+    special_tokens = QWEN_SPECIAL_TOKENS
+    chat_template = QWEN3_VL_CHAT_TEMPLATE
+    stop_tokens = ("<|im_end|>", "<|endoftext|>")
+    tiny_image_size = 64  # 4×4 patches of 16 px → 4 image tokens after the 2×2 merge
+    vision_prefix = r"model\.visual"
+    vision_target_names: ClassVar[tuple[str, ...]] = ("attn.qkv", "attn.proj", "linear_fc1", "linear_fc2")
+
+    def _model_class(self) -> type:
+        from transformers import Qwen3VLForConditionalGeneration
+
+        return Qwen3VLForConditionalGeneration
+
+    def _processor_class(self) -> type:
+        from transformers import Qwen3VLProcessor
+
+        return without_video_processor(Qwen3VLProcessor)
+
+    def _image_processor_class(self) -> type:
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+        return Qwen2VLImageProcessorPil
+
+    def _tiny_image_processor(self) -> Any:
+        pixels = self.tiny_image_size**2
+        return self._image_processor_class()(
+            size={"shortest_edge": pixels, "longest_edge": pixels},
+            patch_size=16,
+            image_mean=[0.5, 0.5, 0.5],
+            image_std=[0.5, 0.5, 0.5],
+        )
+
+    def _set_image_size(self, processor: Any, image_size: int) -> None:
+        set_qwen_image_size(processor, image_size)
+
+    def _tiny_config(self, tokenizer: Any) -> Any:
+        from transformers import Qwen3VLConfig
+
+        rope = {"rope_type": "default", "rope_theta": 5000000.0, "mrope_section": [4, 2, 2], "mrope_interleaved": True}
+        return Qwen3VLConfig(
+            text_config={
+                "vocab_size": len(tokenizer),
+                "hidden_size": 64,
+                "intermediate_size": 128,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 4,
+                "num_key_value_heads": 2,
+                "head_dim": 16,
+                "max_position_embeddings": 2048,
+                "rope_parameters": rope,
+                "pad_token_id": tokenizer.pad_token_id,
+            },
+            vision_config={
+                "depth": 2,
+                "hidden_size": 32,
+                "intermediate_size": 64,
+                "num_heads": 4,
+                "out_hidden_size": 64,
+                "num_position_embeddings": 16,
+                "deepstack_visual_indexes": [1],
+            },
+            tie_word_embeddings=False,
+            **qwen_vision_token_ids(tokenizer),
+        )
+
+    def default_modules_to_save(self) -> list[str]:
+        """The study saved the output head and the token embeddings of Qwen models."""
+        return ["lm_head", "embed_tokens"]
