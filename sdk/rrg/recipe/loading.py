@@ -62,7 +62,7 @@ class ResolvedRecipe:
 
 def display_path(path: Path) -> str:
     """``path`` relative to the working directory when it lies below it, else absolute."""
-    absolute = path.absolute()
+    absolute = path.resolve()
     try:
         return str(absolute.relative_to(Path.cwd()))
     except ValueError:
@@ -80,7 +80,7 @@ def read_recipe_file(path: Path, label: str | None = None) -> RecipeText:
         raise RecipeError([RecipeProblem(label, None, "", "no such recipe file", _nearby_hint(path))]) from None
     except UnicodeDecodeError as exc:
         raise RecipeError([RecipeProblem(label, None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})", "save the recipe as UTF-8")]) from None
-    return RecipeText(label, text, path.absolute())
+    return RecipeText(label, text, path.resolve())
 
 
 def read_registry_recipe(name: str, version: int, registry: RecipeRegistry | None, label: str, line: int | None = None) -> RecipeText:
@@ -100,7 +100,7 @@ def _nearby_hint(path: Path) -> str:
         candidates = [p.name for p in folder.iterdir() if p.suffix in (".yaml", ".yml")]
         match = difflib.get_close_matches(path.name, candidates, n=1)
         if match:
-            return f"did you mean {str(folder / match[0])!r}?"
+            return f"did you mean {display_path(folder / match[0])!r}?"
     return "check the path"
 
 
@@ -113,7 +113,7 @@ def resolve_recipe(entry: RecipeText, overrides: tuple[str, ...] = (), registry:
     sources: list[str] = []
     tree = _read_chain(entry, registry, problems, sources, chain=())
     if tree is None:
-        raise RecipeError(_ordered(problems))
+        raise RecipeError(_ordered(problems, sources))
     for override in overrides:
         problem = _apply_override(tree, override)
         if problem is not None:
@@ -121,14 +121,15 @@ def resolve_recipe(entry: RecipeText, overrides: tuple[str, ...] = (), registry:
     spec, invalid = validate_tree(tree)
     problems.extend(invalid)
     if problems or spec is None:
-        raise RecipeError(_ordered(problems))
+        raise RecipeError(_ordered(problems, sources, overrides))
     return ResolvedRecipe(spec, tuple(sources))
 
 
-def _ordered(problems: list[RecipeProblem]) -> list[RecipeProblem]:
+def _ordered(problems: list[RecipeProblem], sources: list[str], overrides: tuple[str, ...] = ()) -> list[RecipeProblem]:
+    """Problems by source (the recipe, its bases, then the overrides in the order given), then line."""
     unique = list(dict.fromkeys(problems))
-    files = list(dict.fromkeys(p.file for p in unique))
-    return sorted(unique, key=lambda p: (p.file.startswith("--set "), files.index(p.file), p.line or 0, p.key))
+    order = list(dict.fromkeys([*sources, *(f"--set {o}" for o in overrides), *(p.file for p in unique)]))
+    return sorted(unique, key=lambda p: (order.index(p.file), p.line or 0, p.key))
 
 
 def _read_chain(entry: RecipeText, registry: RecipeRegistry | None, problems: list[RecipeProblem], sources: list[str], chain: tuple[str, ...]) -> SourceTree | None:
@@ -157,7 +158,7 @@ def _read_chain(entry: RecipeText, registry: RecipeRegistry | None, problems: li
         return None
     identity = _chain_identity(extends, entry)
     if identity in chain or entry_identity(entry) == identity:
-        cycle = " -> ".join((*chain, entry_identity(entry), identity))
+        cycle = " -> ".join(_shown(i) for i in (*chain, entry_identity(entry), identity))
         problems.append(RecipeProblem(entry.label, extends_line, "extends", f"extends cycle: {cycle}", "remove one of the extends"))
         return None
     if len(chain) >= MAX_EXTENDS_DEPTH:
@@ -174,6 +175,10 @@ def _read_chain(entry: RecipeText, registry: RecipeRegistry | None, problems: li
     return merge_trees(base, tree)
 
 
+def _shown(identity: str) -> str:
+    return display_path(Path(identity)) if os.path.isabs(identity) else identity
+
+
 def entry_identity(entry: RecipeText) -> str:
     return str(entry.path) if entry.path is not None else entry.label
 
@@ -184,7 +189,7 @@ def _chain_identity(extends: str, entry: RecipeText) -> str:
         return f"registry:{extends}"
     if entry.path is None:
         return extends
-    return str((entry.path.parent / extends).absolute())
+    return str((entry.path.parent / extends).resolve())
 
 
 def _base_text(extends: str, entry: RecipeText, registry: RecipeRegistry | None, line: int | None) -> RecipeText:
@@ -194,8 +199,6 @@ def _base_text(extends: str, entry: RecipeText, registry: RecipeRegistry | None,
         return read_registry_recipe(ref["name"], int(ref["version"]), registry, entry.label, line)
     if local is None:
         raise RecipeError([RecipeProblem(entry.label, line, "extends", f"{extends!r} is a relative path, but {entry.label} is not a file to resolve it against", "extend name@version from the registry instead")])
-    if os.path.isabs(extends):
-        local = Path(extends)
     if not local.is_file():
         raise RecipeError([RecipeProblem(entry.label, line, "extends", f"base recipe {display_path(local)} not found", _nearby_hint(local))])
     return read_recipe_file(local)

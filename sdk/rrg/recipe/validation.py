@@ -191,7 +191,7 @@ def _explain(error: dict[str, Any], loc: tuple[Any, ...], path: KeyPath, tree: S
         where = f"in {section}" if section else "at the top level"
         return f"unknown key {key!r}", f"valid keys {where}: {', '.join(valid)}", path
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        tags = re.findall(r"'([^']*)'", ctx.get("expected_tags", ""))
+        tags = [tag for model in models_at(loc) if (tag := _kind_of(model)) is not None]
         kind_path = (*path, "kind")
         if kind == "union_tag_not_found":
             return "required key missing", f"add `kind`: one of {', '.join(tags)}", kind_path

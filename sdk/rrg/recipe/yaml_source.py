@@ -110,7 +110,7 @@ def parse_yaml(text: str, file: str) -> tuple[SourceTree | None, list[RecipeProb
     try:
         node = loader.get_single_node()
         if node is None:
-            return SourceTree(None, {(): Position(file, 1)}), []
+            return SourceTree(None, {(): Position(file, None)}), []
         walker = _Walker(loader, file)
         data = walker.walk(node, ())
     except yaml.MarkedYAMLError as exc:
@@ -177,7 +177,7 @@ def apply_override(tree: SourceTree, path: KeyPath, value: Any, source: str) -> 
             parent = ".".join(str(p) for p in path[: depth + 1])
             return RecipeProblem(
                 source, None, ".".join(str(p) for p in path),
-                f"cannot set a key under {parent}: it is a {type(child).__name__}, not a mapping",
+                f"cannot set a key under {parent}: its value {child!r} is a {type(child).__name__}, not a mapping",
                 f"set {parent}=... instead",
             )
         node = child
