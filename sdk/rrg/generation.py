@@ -45,8 +45,12 @@ def generate_reports(
         with torch.inference_mode():
             for start in range(0, len(samples), batch_size):
                 batch = samples[start : start + batch_size]
-                prompts = [family.prompt_text(processor, s["question"], len(s["images"])) for s in batch]
-                inputs = family.processor_inputs(processor, prompts, [list(s["images"]) for s in batch])
+                prompts = [
+                    family.prompt_text(processor, s["question"], len(s["images"])) for s in batch
+                ]
+                inputs = family.processor_inputs(
+                    processor, prompts, [list(s["images"]) for s in batch]
+                )
                 inputs = inputs.to(device)
                 output = model.generate(
                     **inputs,

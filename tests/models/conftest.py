@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from rrg.models import FAMILY_NAMES, get_family
 
 

@@ -8,13 +8,18 @@ import subprocess
 import sys
 
 import pytest
-
 from rrg.errors import MissingDependencyError, RrgError
 from rrg.models import FAMILY_NAMES, get_family
 
 
 def test_every_family_is_listed_and_named_after_itself() -> None:
-    assert set(FAMILY_NAMES) == {"deepseek_ocr", "deepseek_ocr2", "qwen2_5_vl", "qwen3_vl", "medgemma"}
+    assert set(FAMILY_NAMES) == {
+        "deepseek_ocr",
+        "deepseek_ocr2",
+        "qwen2_5_vl",
+        "qwen3_vl",
+        "medgemma",
+    }
     for name in FAMILY_NAMES:
         family = get_family(name)
         assert family.name == name
@@ -69,7 +74,9 @@ def test_uncached_hub_model_offline_is_a_user_error(tmp_path) -> None:
         "except MissingDependencyError as e:\n"
         "    print(e)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     assert "Qwen/Qwen2.5-VL-7B-Instruct is not in the Hugging Face cache" in result.stdout
     assert "tiny" in result.stdout
     assert issubclass(MissingDependencyError, RrgError)
@@ -80,7 +87,13 @@ def test_language_model_pattern_matches_decoder_projections_only(name: str) -> N
     family = get_family(name)
     pattern = family.lora_target_modules("auto", vision=False)
     assert isinstance(pattern, str)
-    for leaf in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.down_proj"):
+    for leaf in (
+        "self_attn.q_proj",
+        "self_attn.k_proj",
+        "self_attn.v_proj",
+        "self_attn.o_proj",
+        "mlp.down_proj",
+    ):
         assert re.fullmatch(pattern, f"model.language_model.layers.3.{leaf}")
     assert not re.fullmatch(pattern, "lm_head")
     assert not re.fullmatch(pattern, "model.language_model.embed_tokens")
@@ -103,7 +116,11 @@ def test_messages_put_images_before_the_question() -> None:
     message = family.user_message("Describe the heart.", 2)
     assert message == {
         "role": "user",
-        "content": [{"type": "image"}, {"type": "image"}, {"type": "text", "text": "Describe the heart."}],
+        "content": [
+            {"type": "image"},
+            {"type": "image"},
+            {"type": "text", "text": "Describe the heart."},
+        ],
     }
     assert family.assistant_message("Normal.") == {
         "role": "assistant",

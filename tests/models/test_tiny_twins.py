@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from rrg.generation import generate_reports
 from rrg.models import get_family
 from rrg.models.base import VisionLanguageFamily
@@ -20,7 +19,9 @@ def _file_hashes(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
-def _inputs(family: VisionLanguageFamily, processor, make_images, questions: list[str], n_images: int = 2):
+def _inputs(
+    family: VisionLanguageFamily, processor, make_images, questions: list[str], n_images: int = 2
+):
     prompts = [family.prompt_text(processor, q, n_images) for q in questions]
     images = [make_images(n_images, seed=i) for i in range(len(questions))]
     return family.processor_inputs(processor, prompts, images)
@@ -31,7 +32,9 @@ def _image_token_id(model) -> int:
     return config.image_token_id if hasattr(config, "image_token_id") else config.image_token_index
 
 
-def test_tiny_build_is_deterministic_and_offline(family_name: str, tmp_path: Path, monkeypatch) -> None:
+def test_tiny_build_is_deterministic_and_offline(
+    family_name: str, tmp_path: Path, monkeypatch
+) -> None:
     def no_network(*args, **kwargs):
         raise AssertionError("a tiny build tried to open a network connection")
 
@@ -43,7 +46,9 @@ def test_tiny_build_is_deterministic_and_offline(family_name: str, tmp_path: Pat
     family.build_tiny(first)
     family.build_tiny(second)
     hashes = _file_hashes(first)
-    assert {"model.safetensors", "tokenizer.json", "config.json", "chat_template.jinja"} <= set(hashes)
+    assert {"model.safetensors", "tokenizer.json", "config.json", "chat_template.jinja"} <= set(
+        hashes
+    )
     assert hashes == _file_hashes(second)
 
 
@@ -64,7 +69,9 @@ def test_tiny_path_builds_once_and_survives_a_concurrent_build(tmp_path: Path, m
     assert family.tiny_path(tmp_path) == target
 
 
-def test_model_id_tiny_uses_the_rrg_cache(xdg_cache: Path, tiny_dir: Callable[[str], Path], monkeypatch) -> None:
+def test_model_id_tiny_uses_the_rrg_cache(
+    xdg_cache: Path, tiny_dir: Callable[[str], Path], monkeypatch
+) -> None:
     tiny_dir("qwen2_5_vl")
     monkeypatch.setenv("XDG_CACHE_HOME", str(xdg_cache))
     family = get_family("qwen2_5_vl")
@@ -76,7 +83,13 @@ def test_model_id_tiny_uses_the_rrg_cache(xdg_cache: Path, tiny_dir: Callable[[s
 def test_image_tokens_match_the_pixel_inputs(family_name: str, tiny_dir, make_images) -> None:
     family = get_family(family_name)
     model, processor = family.load(str(tiny_dir(family_name)))
-    inputs = _inputs(family, processor, make_images, ["Write the part of the report about the heart."], n_images=2)
+    inputs = _inputs(
+        family,
+        processor,
+        make_images,
+        ["Write the part of the report about the heart."],
+        n_images=2,
+    )
     n_tokens = int((inputs["input_ids"] == _image_token_id(model)).sum())
     config = model.config
     if "image_grid_thw" in inputs:  # Qwen: one token per merged 2×2 patch group
@@ -94,15 +107,22 @@ def test_image_tokens_match_the_pixel_inputs(family_name: str, tiny_dir, make_im
         model(**inputs)  # the model checks features against placeholders itself
 
 
-def test_forward_loss_and_gradients_reach_lora_only(family_name: str, tiny_dir, make_images) -> None:
+def test_forward_loss_and_gradients_reach_lora_only(
+    family_name: str, tiny_dir, make_images
+) -> None:
     from peft import LoraConfig, get_peft_model
 
     family = get_family(family_name)
     model, processor = family.load(str(tiny_dir(family_name)))
     peft_model = get_peft_model(
-        model, LoraConfig(r=4, lora_alpha=8, target_modules=family.lora_target_modules("auto", vision=False))
+        model,
+        LoraConfig(
+            r=4, lora_alpha=8, target_modules=family.lora_target_modules("auto", vision=False)
+        ),
     )
-    inputs = _inputs(family, processor, make_images, ["Describe the lungs.", "Is there a pleural effusion?"])
+    inputs = _inputs(
+        family, processor, make_images, ["Describe the lungs.", "Is there a pleural effusion?"]
+    )
     labels = inputs["input_ids"].masked_fill(inputs["attention_mask"] == 0, -100)
     loss = peft_model(**inputs, labels=labels).loss
     assert math.isfinite(loss.item()) and loss.item() > 0
@@ -115,7 +135,9 @@ def test_forward_loss_and_gradients_reach_lora_only(family_name: str, tiny_dir, 
 
 
 @pytest.mark.parametrize("vision", [False, True])
-def test_lora_pattern_wraps_language_model_unless_vision(family_name: str, tiny_dir, vision: bool) -> None:
+def test_lora_pattern_wraps_language_model_unless_vision(
+    family_name: str, tiny_dir, vision: bool
+) -> None:
     from peft import LoraConfig, get_peft_model
     from peft.tuners.lora import LoraLayer
 
@@ -134,12 +156,17 @@ def test_lora_pattern_wraps_language_model_unless_vision(family_name: str, tiny_
     # two decoder layers × (q, k, v, o, gate, up, down); DeepSeek's second layer uses its shared expert
     assert len(in_lm) == 14
     if vision:
-        assert outside and all(n.startswith(("model.visual.", "model.vision_tower.", "model.multi_modal_projector")) for n in outside)
+        assert outside and all(
+            n.startswith(("model.visual.", "model.vision_tower.", "model.multi_modal_projector"))
+            for n in outside
+        )
     else:
         assert outside == []
 
 
-def test_adapter_round_trip_gives_identical_logits(family_name: str, tiny_dir, make_images, tmp_path: Path) -> None:
+def test_adapter_round_trip_gives_identical_logits(
+    family_name: str, tiny_dir, make_images, tmp_path: Path
+) -> None:
     from peft import LoraConfig, get_peft_model
 
     family = get_family(family_name)
@@ -147,7 +174,10 @@ def test_adapter_round_trip_gives_identical_logits(family_name: str, tiny_dir, m
     model, processor = family.load(path)
     inputs = _inputs(family, processor, make_images, ["Describe the mediastinum."], n_images=1)
     config = LoraConfig(
-        r=4, lora_alpha=8, target_modules=family.lora_target_modules("auto", vision=True), init_lora_weights=False
+        r=4,
+        lora_alpha=8,
+        target_modules=family.lora_target_modules("auto", vision=True),
+        init_lora_weights=False,
     )
     peft_model = get_peft_model(model, config).eval()
     with torch.no_grad():
@@ -169,9 +199,13 @@ def test_batched_generation_matches_one_by_one(family_name: str, tiny_dir, make_
     model, processor = family.load(str(tiny_dir(family_name)))
     model.train()
     questions = ["Describe the heart.", "Write the findings section of the report.", "Lungs?"]
-    samples = [{"question": q, "images": make_images(1 + i % 2, seed=i)} for i, q in enumerate(questions)]
+    samples = [
+        {"question": q, "images": make_images(1 + i % 2, seed=i)} for i, q in enumerate(questions)
+    ]
     seen: list[int] = []
-    batched = generate_reports(model, processor, family, samples, max_new_tokens=8, batch_size=3, progress=seen.append)
+    batched = generate_reports(
+        model, processor, family, samples, max_new_tokens=8, batch_size=3, progress=seen.append
+    )
     single = generate_reports(model, processor, family, samples, max_new_tokens=8, batch_size=1)
     assert len(batched) == 3 and all(isinstance(text, str) and text for text in batched)
     assert batched == single

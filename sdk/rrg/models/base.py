@@ -18,7 +18,8 @@ import shutil
 import tempfile
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -235,8 +236,10 @@ class VisionLanguageFamily(ABC):
                     hint="set model.trust_remote_code: true in the recipe after reviewing that code",
                 )
             revision = revision or self.pinned_revision(model_id)
-        with _translate_hub_errors(source, revision):
-            processor = self._load_processor(source, revision=revision, trust_remote_code=trust_remote_code)
+        with _hub_errors(source, revision):
+            processor = self._load_processor(
+                source, revision=revision, trust_remote_code=trust_remote_code
+            )
             model = self._load_model(
                 source,
                 revision=revision,
@@ -268,7 +271,9 @@ class VisionLanguageFamily(ABC):
             kwargs["quantization_config"] = quantization_config
         return self._model_class().from_pretrained(source, **kwargs)
 
-    def _load_processor(self, source: str, *, revision: str | None, trust_remote_code: bool) -> ProcessorMixin:
+    def _load_processor(
+        self, source: str, *, revision: str | None, trust_remote_code: bool
+    ) -> ProcessorMixin:
         """Assemble the processor from its tokenizer and PIL image processor (no torchvision)."""
         from transformers import AutoConfig, AutoTokenizer
 
@@ -286,7 +291,9 @@ class VisionLanguageFamily(ABC):
 
     # ------------------------------------------------------------ LoRA
 
-    def lora_target_modules(self, target: LoraTarget = "auto", vision: bool = False) -> str | list[str]:
+    def lora_target_modules(
+        self, target: LoraTarget = "auto", vision: bool = False
+    ) -> str | list[str]:
         """``target_modules`` for PEFT's ``LoraConfig``.
 
         A regex (PEFT full-matches it against module paths) scoped to the language model's
@@ -332,7 +339,9 @@ class VisionLanguageFamily(ABC):
         with warnings.catch_warnings():
             # PEFT reports the keys it mangled as missing; they are restored right below
             warnings.filterwarnings("ignore", message="Found missing adapter keys")
-            peft_model = PeftModel.from_pretrained(model, str(adapter_path), is_trainable=is_trainable)
+            peft_model = PeftModel.from_pretrained(
+                model, str(adapter_path), is_trainable=is_trainable
+            )
         _copy_saved_lora_weights(peft_model, Path(adapter_path))
         return peft_model
 
@@ -346,7 +355,10 @@ class VisionLanguageFamily(ABC):
         """The user turn: ``n_images`` image placeholders and the question, in the family's order."""
         images: list[dict[str, Any]] = [{"type": "image"} for _ in range(n_images)]
         text = [{"type": "text", "text": question}]
-        return {"role": "user", "content": images + text if self.images_before_text else text + images}
+        return {
+            "role": "user",
+            "content": images + text if self.images_before_text else text + images,
+        }
 
     def assistant_message(self, answer: str) -> dict[str, Any]:
         """The assistant turn holding the reference answer."""
@@ -395,7 +407,9 @@ class VisionLanguageFamily(ABC):
         return {"total": total, "trainable": trainable}
 
 
-def _copy_saved_lora_weights(peft_model: Any, adapter_path: Path, adapter_name: str = "default") -> None:
+def _copy_saved_lora_weights(
+    peft_model: Any, adapter_path: Path, adapter_name: str = "default"
+) -> None:
     """Load ``adapter_model.safetensors`` into ``peft_model`` by exact parameter name.
 
     PEFT saves adapter keys as model keys with ``.<adapter_name>`` removed; this inverts that and
@@ -414,60 +428,54 @@ def _copy_saved_lora_weights(peft_model: Any, adapter_path: Path, adapter_name: 
             f"adapter {adapter_path} has {len(unmatched)} weights this model lacks (e.g. {unmatched[0]})",
             hint="load it on the base model and family it was trained with",
         )
-    peft_model.load_state_dict({by_saved_key[key]: value for key, value in saved.items()}, strict=False)
+    peft_model.load_state_dict(
+        {by_saved_key[key]: value for key, value in saved.items()}, strict=False
+    )
 
 
 def _alternation(names: Sequence[str]) -> str:
     return "(?:" + "|".join(re.escape(n) for n in names) + ")"
 
 
-class _translate_hub_errors:
-    """Turn "not downloadable and not cached" into an :class:`RrgError` with a hint."""
+@contextmanager
+def _hub_errors(source: str, revision: str | None) -> Iterator[None]:
+    """Turn Hub failures a user can fix (not cached offline, gated, bad id or revision) into
+    :class:`RrgError` errors with a hint; those about a local folder propagate unchanged."""
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
-    def __init__(self, source: str, revision: str | None) -> None:
-        self.source = source
-        self.revision = revision
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None:
-            return False
-        from huggingface_hub.errors import (
-            GatedRepoError,
-            LocalEntryNotFoundError,
-            RepositoryNotFoundError,
-            RevisionNotFoundError,
-        )
-
-        at = f"@{self.revision}" if self.revision else ""
-        if isinstance(exc, GatedRepoError):
+    at = f"@{revision}" if revision else ""
+    try:
+        yield
+    except GatedRepoError as error:
+        raise MissingDependencyError(
+            f"{source} is gated on the Hugging Face Hub",
+            hint="accept its licence on the Hub and log in (hf auth login or HF_TOKEN)",
+        ) from error
+    except RevisionNotFoundError as error:
+        raise RrgError(
+            f"revision {revision!r} of {source} does not exist",
+            hint="fix model.revision in the recipe",
+        ) from error
+    except RepositoryNotFoundError as error:
+        raise RrgError(
+            f"{source} is neither a local folder nor a Hub model",
+            hint="check model.id in the recipe (or log in if the repository is private)",
+        ) from error
+    except (LocalEntryNotFoundError, OSError) as error:
+        if Path(source).is_dir():
+            raise
+        if isinstance(error, LocalEntryNotFoundError) or "offline" in str(error).lower():
             raise MissingDependencyError(
-                f"{self.source} is gated on the Hugging Face Hub",
-                hint="accept its licence on the Hub and log in (huggingface-cli login or HF_TOKEN)",
-            ) from exc
-        if isinstance(exc, RevisionNotFoundError):
-            raise RrgError(
-                f"revision {self.revision!r} of {self.source} does not exist",
-                hint="fix model.revision in the recipe",
-            ) from exc
-        if isinstance(exc, RepositoryNotFoundError):
-            raise RrgError(
-                f"{self.source} is neither a local folder nor a Hub model",
-                hint="check model.id in the recipe (or log in if the repository is private)",
-            ) from exc
-        if isinstance(exc, LocalEntryNotFoundError) or (
-            isinstance(exc, OSError) and not Path(self.source).is_dir() and "offline" in str(exc).lower()
-        ):
-            raise MissingDependencyError(
-                f"{self.source}{at} is not in the Hugging Face cache and the Hub cannot be reached",
-                hint="download it once with network access (huggingface-cli download "
-                f"{self.source}), or use model id 'tiny' for the CPU twin",
-            ) from exc
-        if isinstance(exc, OSError) and not Path(self.source).is_dir():
-            raise MissingDependencyError(
-                f"cannot load {self.source}{at}: {str(exc).splitlines()[0]}",
-                hint="check the model id and network access, or download it into the Hugging Face cache",
-            ) from exc
-        return False
+                f"{source}{at} is not in the Hugging Face cache and the Hub cannot be reached",
+                hint=f"download it once with network access (hf download {source}), "
+                "or use model id 'tiny' for the CPU twin",
+            ) from error
+        raise MissingDependencyError(
+            f"cannot load {source}{at}: {str(error).splitlines()[0]}",
+            hint="check the model id and network access, or download it into the Hugging Face cache",
+        ) from error

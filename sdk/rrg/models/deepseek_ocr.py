@@ -85,7 +85,9 @@ class DeepseekOcr2Family(VisionLanguageFamily):
     # "language_model.layers.", which also matches inside "language_model.layers." — PEFT applies
     # it to adapter keys on load and every language-model LoRA weight is silently dropped.
     adapter_keys_renamed_on_load = True
-    tiny_image_size = 64  # one 64 px global view: 4×4 SAM patches, compressed 4× to 1×1, 144 queries
+    tiny_image_size = (
+        64  # one 64 px global view: 4×4 SAM patches, compressed 4× to 1×1, 144 queries
+    )
     lm_target_names: ClassVar[tuple[str, ...]] = (
         "q_proj",
         "k_proj",

@@ -28,7 +28,11 @@ GEMMA3_SPECIAL_TOKENS = SpecialTokens(
         "<image_soft_token>",
     ),
     named={"pad_token": "<pad>", "eos_token": "<eos>", "bos_token": "<bos>", "unk_token": "<unk>"},
-    model_specific={"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>"},
+    model_specific={
+        "boi_token": "<start_of_image>",
+        "eoi_token": "<end_of_image>",
+        "image_token": "<image_soft_token>",
+    },
 )
 """Gemma 3's special tokens, in Gemma's own id order for the first four."""
 
@@ -67,7 +71,14 @@ class MedGemmaFamily(VisionLanguageFamily):
     tiny_image_size = 64  # 4×4 SigLIP patches of 16 px, average-pooled to 2×2 = 4 image tokens
     tiny_tokens_per_image = 4
     vision_prefix = r"model\.vision_tower"
-    vision_target_names: ClassVar[tuple[str, ...]] = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
+    vision_target_names: ClassVar[tuple[str, ...]] = (
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "out_proj",
+        "fc1",
+        "fc2",
+    )
 
     def _model_class(self) -> type:
         from transformers import Gemma3ForConditionalGeneration

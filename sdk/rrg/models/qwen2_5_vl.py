@@ -66,13 +66,25 @@ def without_video_processor(processor_class: type) -> type:
     ``processor_config.json`` still names the real class.
     """
 
-    def __init__(self: Any, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self: Any,
+        image_processor: Any = None,
+        tokenizer: Any = None,
+        chat_template: Any = None,
+        **kwargs: Any,
+    ) -> None:
         processor_class.__init__(
-            self, image_processor=image_processor, tokenizer=tokenizer, video_processor=None,
-            chat_template=chat_template, **kwargs,
+            self,
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            video_processor=None,
+            chat_template=chat_template,
+            **kwargs,
         )
 
-    return type(processor_class.__name__, (processor_class,), {"__init__": __init__, "__module__": __name__})
+    return type(
+        processor_class.__name__, (processor_class,), {"__init__": __init__, "__module__": __name__}
+    )
 
 
 def set_qwen_image_size(processor: Any, image_size: int) -> None:
@@ -114,7 +126,9 @@ class Qwen25VLFamily(VisionLanguageFamily):
         return without_video_processor(Qwen2_5_VLProcessor)
 
     def _image_processor_class(self) -> type:
-        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+            Qwen2VLImageProcessorPil,
+        )
 
         return Qwen2VLImageProcessorPil
 

@@ -9,7 +9,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rrg.models.base import VisionLanguageFamily
-from rrg.models.qwen2_5_vl import QWEN_SPECIAL_TOKENS, qwen_vision_token_ids, set_qwen_image_size, without_video_processor
+from rrg.models.qwen2_5_vl import (
+    QWEN_SPECIAL_TOKENS,
+    qwen_vision_token_ids,
+    set_qwen_image_size,
+    without_video_processor,
+)
 
 QWEN3_VL_CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -39,7 +44,12 @@ class Qwen3VLFamily(VisionLanguageFamily):
     stop_tokens = ("<|im_end|>", "<|endoftext|>")
     tiny_image_size = 64  # 4×4 patches of 16 px → 4 image tokens after the 2×2 merge
     vision_prefix = r"model\.visual"
-    vision_target_names: ClassVar[tuple[str, ...]] = ("attn.qkv", "attn.proj", "linear_fc1", "linear_fc2")
+    vision_target_names: ClassVar[tuple[str, ...]] = (
+        "attn.qkv",
+        "attn.proj",
+        "linear_fc1",
+        "linear_fc2",
+    )
 
     def _model_class(self) -> type:
         from transformers import Qwen3VLForConditionalGeneration
@@ -52,7 +62,9 @@ class Qwen3VLFamily(VisionLanguageFamily):
         return without_video_processor(Qwen3VLProcessor)
 
     def _image_processor_class(self) -> type:
-        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+            Qwen2VLImageProcessorPil,
+        )
 
         return Qwen2VLImageProcessorPil
 
@@ -71,7 +83,12 @@ class Qwen3VLFamily(VisionLanguageFamily):
     def _tiny_config(self, tokenizer: Any) -> Any:
         from transformers import Qwen3VLConfig
 
-        rope = {"rope_type": "default", "rope_theta": 5000000.0, "mrope_section": [4, 2, 2], "mrope_interleaved": True}
+        rope = {
+            "rope_type": "default",
+            "rope_theta": 5000000.0,
+            "mrope_section": [4, 2, 2],
+            "mrope_interleaved": True,
+        }
         return Qwen3VLConfig(
             text_config={
                 "vocab_size": len(tokenizer),

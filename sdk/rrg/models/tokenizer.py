@@ -40,7 +40,9 @@ class SpecialTokens:
     model_specific: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        missing = [t for t in [*self.named.values(), *self.model_specific.values()] if t not in self.tokens]
+        missing = [
+            t for t in [*self.named.values(), *self.model_specific.values()] if t not in self.tokens
+        ]
         if missing:
             raise ValueError(f"special tokens {missing} are named but not listed in tokens")
 
@@ -48,7 +50,9 @@ class SpecialTokens:
 def report_corpus(path: Path = BUNDLED_REPORTS) -> Iterator[str]:
     """Yield the findings and impression texts of a JSONL report file, in file order."""
     if not path.is_file():
-        raise InputError(f"report corpus {path} does not exist", hint="reinstall rrg-sdk; the file ships with it")
+        raise InputError(
+            f"report corpus {path} does not exist", hint="reinstall rrg-sdk; the file ships with it"
+        )
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -57,7 +61,8 @@ def report_corpus(path: Path = BUNDLED_REPORTS) -> Iterator[str]:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
                 raise InputError(
-                    f"{path}:{number}: not valid JSON ({error.msg})", hint="fix or restore the report file"
+                    f"{path}:{number}: not valid JSON ({error.msg})",
+                    hint="fix or restore the report file",
                 ) from error
             for key in ("findings", "impression"):
                 text = record.get(key)
