@@ -74,7 +74,7 @@ def test_extends_chain_resolves_paths_relative_to_each_file(tmp_path, base):
     assert [Path(s).name for s in recipe.sources] == ["leaf.yaml", "middle.yaml", "base.yaml"]
 
 
-def test_a_child_may_change_the_kind_of_a_tagged_section(tmp_path, base):
+def test_keys_inherited_into_another_kind_point_at_the_base(tmp_path, base):
     child = write(tmp_path, "child.yaml", "schema: 1\nextends: base.yaml\nname: child\nversion: 1\nadapter:\n  kind: none\n")
     with pytest.raises(RecipeError) as caught:
         Recipe.load(child)
