@@ -18,6 +18,11 @@ COMMANDS: dict[str, str] = {
     "recipes": "recipe:recipes",
     "score": "score:score",
     "data": "data:data",
+    "runs": "runs:runs",
+    "compare": "compare:compare",
+    "table": "tables:table",
+    "components": "tables:components",
+    "db": "db:db",
 }
 
 

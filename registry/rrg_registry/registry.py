@@ -1,0 +1,428 @@
+"""The :class:`Registry`: the one object the SDK and the CLI use to record and read results.
+
+``Registry.from_url`` is the only place that tells SQLite from PostgreSQL. ``Registry.default``
+resolves ``RRG_REGISTRY_URL`` (falling back to :data:`DEFAULT_URL`) and is meant for entry points
+only (the CLI and the top of the SDK); library code receives a ``Registry``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from rrg_registry import entities
+from rrg_registry.errors import InvalidQuery, UnsupportedUrl
+from rrg_registry.filters import MetricFilter, SortKey, parse_filters
+from rrg_registry.status import RunStatus, parse_status
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rrg_registry.store.sql_store import SqlStore
+
+ENV_VAR = "RRG_REGISTRY_URL"
+DEFAULT_URL = "sqlite:///rrg.db"
+"""Without ``--registry`` or ``RRG_REGISTRY_URL``: the SQLite file ``rrg.db`` in the working directory."""
+
+STALE_AFTER = timedelta(minutes=15)
+"""A running run silent this long (no heartbeat), or a pending run this old, is marked interrupted."""
+
+PREFERRED_METRICS: tuple[str, ...] = ("green_flare", "bleu4_flare", "ce")
+
+
+def resolve_url(url: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """``url`` if given, else ``$RRG_REGISTRY_URL``, else :data:`DEFAULT_URL`."""
+    if url:
+        return url
+    env = os.environ if environ is None else environ
+    return env.get(ENV_VAR) or DEFAULT_URL
+
+
+def _engine_for(url: str):
+    import sqlalchemy as sa
+
+    from rrg_registry.store import engine as engines
+
+    text = url.strip()
+    if "://" not in text:  # a bare path names a SQLite file
+        return engines.create_sqlite_engine(sa.URL.create("sqlite", database=text))
+    try:
+        parsed = sa.make_url(text)
+    except sa.exc.ArgumentError:
+        raise UnsupportedUrl(f"cannot read the registry URL {text!r}", hint="use sqlite:///PATH or postgresql://USER@HOST/DB") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return engines.create_sqlite_engine(parsed)
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return engines.create_postgresql_engine(parsed)
+    raise UnsupportedUrl(
+        f"the registry URL {parsed.render_as_string(hide_password=True)} names a {backend} database",
+        hint="rrg supports sqlite:///PATH and postgresql://USER@HOST/DB",
+    )
+
+
+class Registry:
+    """Runs, their recipes, datasets, checkpoints, metrics, green_flare components, predictions and
+    publications, in one SQL database. Every method returns entities from :mod:`rrg_registry.entities`.
+    """
+
+    def __init__(self, store: SqlStore, url: str) -> None:
+        self._store = store
+        self.url = url
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_url(cls, url: str) -> Registry:
+        """Open the registry at ``url`` (``sqlite:///PATH``, a bare file path, or ``postgresql://...``).
+
+        An empty database is built by running every migration; one at an older schema revision is
+        refused with :class:`~rrg_registry.errors.StaleSchema` and the command that upgrades it.
+        """
+        from rrg_registry.store.schema import display_url, ensure_schema
+        from rrg_registry.store.sql_store import SqlStore
+
+        engine = _engine_for(url)
+        try:
+            ensure_schema(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(SqlStore(engine), display_url(engine))
+
+    @classmethod
+    def default(cls, environ: Mapping[str, str] | None = None) -> Registry:
+        """The registry named by ``$RRG_REGISTRY_URL``, else ``./rrg.db``. For entry points only."""
+        return cls.from_url(resolve_url(None, environ))
+
+    @staticmethod
+    def upgrade_schema(url: str, revision: str = "head") -> tuple[str | None, str | None]:
+        """Migrate the database at ``url`` to ``revision``; returns (revision before, revision after)."""
+        from rrg_registry.store import schema
+
+        engine = _engine_for(url)
+        try:
+            before = schema.current_revision(engine)
+            schema.upgrade(engine, revision)
+            return before, schema.current_revision(engine)
+        finally:
+            engine.dispose()
+
+    @staticmethod
+    def schema_revision(url: str) -> tuple[str | None, str]:
+        """(the database's schema revision or None when it has none, the revision this rrg needs)."""
+        from rrg_registry.store import schema
+
+        engine = _engine_for(url)
+        try:
+            return schema.current_revision(engine), schema.HEAD_REVISION
+        finally:
+            engine.dispose()
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._store.dispose()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Registry({self.url!r})"
+
+    # -- recipes and datasets --------------------------------------------------------------
+
+    def record_recipe(self, name: str, version: int, hash: str, yaml_text: str) -> entities.RecipeVersion:
+        """Record a recipe version; the same name+version+hash returns the recorded one.
+
+        Raises :class:`~rrg_registry.errors.RecipeVersionConflict` when name+version is already
+        recorded with a different hash.
+        """
+        return self._store.record_recipe(name, int(version), hash, yaml_text)
+
+    def get_recipe_version(self, name: str, version: int) -> entities.RecipeVersion | None:
+        """The recorded recipe ``name@version`` (with ``.yaml_text``), or None."""
+        return self._store.get_recipe_version(name, int(version))
+
+    def list_recipe_versions(self, name: str | None = None) -> list[entities.RecipeVersion]:
+        """Every recorded recipe version (of ``name``), by name and version."""
+        return self._store.list_recipe_versions(name)
+
+    def record_dataset(self, name: str, split: str, fingerprint: str, size: int) -> entities.Dataset:
+        """Record a dataset split by fingerprint; recording it again returns the same row."""
+        return self._store.record_dataset(name, split, fingerprint, int(size))
+
+    # -- run lifecycle ---------------------------------------------------------------------
+
+    def create_run(
+        self,
+        recipe_version_id: int,
+        stage: str,
+        model_family: str,
+        model_id: str,
+        model_revision: str | None = None,
+        adapter: str | None = None,
+        seed: int | None = None,
+        host: str | None = None,
+        package_versions: Mapping[str, str] | None = None,
+        plan: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
+        tags: Iterable[str] = (),
+        datasets: Iterable[int | entities.Dataset] = (),
+        external_model_id: int | None = None,
+    ) -> entities.Run:
+        """Create a ``pending`` run of a recorded recipe version and return it (with its new id)."""
+        dataset_ids = [d.id if isinstance(d, entities.Dataset) else int(d) for d in datasets]
+        return self._store.create_run(
+            recipe_version_id, stage, model_family, model_id, model_revision, adapter, seed, host,
+            package_versions, plan, parent_run_id, tuple(tags), dataset_ids, external_model_id,
+        )
+
+    def start_run(self, run_id: str) -> entities.Run:
+        """pending -> running; sets ``started_at`` and the first heartbeat."""
+        return self._store.set_status(run_id, RunStatus.RUNNING)
+
+    def heartbeat(self, run_id: str) -> datetime:
+        """Record that a running run's process is alive; returns the time recorded."""
+        return self._store.heartbeat(run_id)
+
+    def finish_run(self, run_id: str, status: RunStatus | str, error: str | None = None) -> entities.Run:
+        """Move a run to ``succeeded``, ``failed`` or ``interrupted`` (with ``error`` text)."""
+        target = parse_status(status)
+        if not target.is_final:
+            from rrg_registry.errors import InvalidTransition
+
+            raise InvalidTransition(
+                f"finish_run takes a final status, not {target}", hint="use succeeded, failed or interrupted"
+            )
+        return self._store.set_status(run_id, target, error)
+
+    def reap_stale_runs(self, older_than: timedelta = STALE_AFTER) -> list[str]:
+        """Mark interrupted every running run without a heartbeat for ``older_than`` and every
+        pending run created more than ``older_than`` ago. Returns the ids it marked."""
+        if not self._store.has_stale_runs(older_than):
+            return []
+        return self._store.reap_stale_runs(older_than)
+
+    # -- results ---------------------------------------------------------------------------
+
+    def record_checkpoint(
+        self,
+        run_id: str,
+        step: int,
+        path: str,
+        sha256: str,
+        size: int,
+        eval_loss: float | None = None,
+        best: bool = False,
+    ) -> entities.Checkpoint:
+        """Record a saved checkpoint; ``best=True`` moves the run's best flag to it."""
+        return self._store.record_checkpoint(run_id, step, str(path), sha256, int(size), eval_loss, best)
+
+    def mark_best_checkpoint(self, checkpoint_id: int) -> entities.Checkpoint:
+        """Move the best flag of the checkpoint's run to this checkpoint."""
+        return self._store.mark_best_checkpoint(checkpoint_id)
+
+    def log_metrics(
+        self,
+        run_id: str,
+        metrics: Mapping[str, float],
+        split: str,
+        checkpoint_id: int | None = None,
+        n: int | None = None,
+        step: int | None = None,
+    ) -> list[entities.Metric]:
+        """Log metric values (one transaction). Each becomes the run's current value of that name."""
+        return self._store.log_metrics(run_id, metrics, split, checkpoint_id, n, step)
+
+    def log_green_flare_components(
+        self,
+        run_id: str,
+        components: Mapping[str, float | None],
+        split: str,
+        n: int,
+        checkpoint_id: int | None = None,
+    ) -> entities.GreenFlareComponents:
+        """Log the seven green_flare components (plus optional severity_correlation, overall)."""
+        return self._store.log_green_flare_components(run_id, components, split, n, checkpoint_id)
+
+    def log_predictions(
+        self, run_id: str, split: str, rows: Sequence[Mapping[str, Any]], checkpoint_id: int | None = None
+    ) -> int:
+        """Store per-sample predictions (bulk insert), replacing the run's earlier ones on ``split``.
+
+        Each row has ``sample_id`` and ``prediction``, optionally ``question``, ``reference``,
+        ``scores`` (a dict) and ``green_flare`` (defaults to ``scores["green_flare"]``).
+        Returns the number of rows stored.
+        """
+        return self._store.log_predictions(run_id, split, rows, checkpoint_id)
+
+    def record_evaluation(
+        self,
+        run_id: str,
+        split: str,
+        metrics: Mapping[str, float],
+        components: Mapping[str, float | None] | None = None,
+        predictions: Sequence[Mapping[str, Any]] | None = None,
+        checkpoint_id: int | None = None,
+        n: int | None = None,
+        status: RunStatus | str | None = None,
+        error: str | None = None,
+    ) -> entities.Run:
+        """Metrics, components, predictions and (optionally) the run's new status in one transaction.
+
+        If anything fails, nothing of it is written. ``n`` defaults to the number of predictions.
+        """
+        return self._store.record_evaluation(
+            run_id, split, metrics, components, predictions, checkpoint_id, n, status, error
+        )
+
+    def record_publication(self, run_id: str, repo: str, revision: str, url: str) -> entities.Publication:
+        """Record that the run's adapter was uploaded to Hub ``repo`` at commit ``revision``."""
+        return self._store.record_publication(run_id, repo, revision, url)
+
+    def record_external_model(
+        self, repo: str, revision: str, local_path: str, recipe_yaml: str | None = None
+    ) -> entities.ExternalModel:
+        """Register an adapter pulled from the Hub (repo + revision are unique; re-registering updates the path)."""
+        return self._store.record_external_model(repo, revision, str(local_path), recipe_yaml)
+
+    def get_external_model(self, repo: str, revision: str | None = None) -> entities.ExternalModel | None:
+        """The registered pull of ``repo`` (at ``revision``, else the latest registered), or None."""
+        return self._store.get_external_model(repo, revision)
+
+    def list_external_models(self) -> list[entities.ExternalModel]:
+        """Every registered external model."""
+        return self._store.list_external_models()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def resolve_run_id(self, run_id_or_prefix: str) -> str:
+        """The full id of the run named by an id or a unique id prefix."""
+        return self._store.resolve_run_id(run_id_or_prefix)
+
+    def get_run(self, run_id: str) -> entities.RunDetail:
+        """Everything about a run (id or unique prefix): recipe, lineage, checkpoints, metrics,
+        components, publications, prediction counts."""
+        return self._store.get_run_detail(self.resolve_run_id(run_id))
+
+    def search_runs(
+        self,
+        recipe: str | None = None,
+        stage: str | None = None,
+        model: str | None = None,
+        status: str | Sequence[str] | None = None,
+        tag: str | Sequence[str] | None = None,
+        where: Sequence[str | MetricFilter] = (),
+        sort: str | None = None,
+        ascending: bool | None = None,
+        limit: int | None = None,
+    ) -> list[entities.RunSummary]:
+        """Runs matching every filter, as summaries with their current metric values.
+
+        ``recipe`` is ``name`` or ``name@version``; ``model`` matches the family or the model id;
+        ``tag`` requires every tag given; ``where`` holds metric thresholds such as
+        ``"green_flare>0.8"``. ``sort`` is a metric name or one of id, created, started, ended,
+        stage, model, model_id, status, recipe (default ``created``); metrics and times sort
+        descending unless ``ascending``. Sorting by a metric puts runs without it last.
+        """
+        if limit is not None and limit < 1:
+            raise InvalidQuery(f"limit must be at least 1, got {limit}")
+        statuses = [status] if isinstance(status, str) else list(status or [])
+        tags = [tag] if isinstance(tag, str) else list(tag or [])
+        return self._store.search_runs(
+            recipe=recipe, stage=stage, model=model, status=statuses, tags=tags,
+            where=parse_filters(list(where)), sort=SortKey.parse(sort, ascending), limit=limit,
+        )
+
+    def latest_successful_run(
+        self, recipe_name: str, version: int | None = None, stage: str | None = None
+    ) -> entities.Run | None:
+        """The succeeded run of ``recipe_name`` (at ``version``, in ``stage``) that ended last, or None."""
+        return self._store.latest_successful_run(recipe_name, version, stage)
+
+    def predictions(self, run_id: str, split: str) -> list[entities.Prediction]:
+        """A run's predictions on ``split``, ordered by sample id."""
+        return self._store.predictions(self.resolve_run_id(run_id), split)
+
+    def compare(
+        self,
+        run_ids: Sequence[str],
+        split: str | None = None,
+        resamples: int | None = None,
+        seed: int | None = None,
+        confidence: float | None = None,
+    ) -> entities.Comparison:
+        """Runs side by side, and a paired bootstrap of per-sample green_flare of each run against the first.
+
+        The test runs on a split where both runs stored predictions (``split`` if given, else the
+        first such split in name order) over the sample ids both scored; otherwise the reason is
+        in ``skipped_tests``.
+        """
+        from rrg_registry import stats
+
+        if len(run_ids) < 2:
+            raise InvalidQuery("compare needs at least two runs", hint="give two or more run ids")
+        ids = [self.resolve_run_id(r) for r in run_ids]
+        summaries = {s.id: s for s in self._store.summaries(ids)}
+        runs = tuple(summaries[i] for i in ids)
+        names = sorted({name for run in runs for name in run.metrics})
+        ordered = [m for m in PREFERRED_METRICS if m in names] + [m for m in names if m not in PREFERRED_METRICS]
+        resamples = stats.DEFAULT_RESAMPLES if resamples is None else resamples
+        seed = stats.DEFAULT_SEED if seed is None else seed
+        confidence = stats.DEFAULT_CONFIDENCE if confidence is None else confidence
+        tests: list[entities.PairedTest] = []
+        skipped: list[str] = []
+        base = ids[0]
+        base_splits = set(self._store.prediction_splits(base))
+        for other in ids[1:]:
+            common = sorted(base_splits & set(self._store.prediction_splits(other)))
+            chosen = split if split is not None else (common[0] if common else None)
+            if chosen is None or chosen not in common:
+                where = f"on split {split}" if split else "on a common split"
+                skipped.append(f"{other} vs {base}: no per-sample predictions of both runs {where}")
+                continue
+            a, b = self._store.sample_scores(base, chosen), self._store.sample_scores(other, chosen)
+            shared = sorted(set(a) & set(b))
+            if len(shared) < 2:
+                skipped.append(f"{other} vs {base}: {len(shared)} sample(s) scored by both on {chosen}; need 2")
+                continue
+            result = stats.paired_bootstrap(
+                [a[s] for s in shared], [b[s] for s in shared], resamples=resamples, seed=seed, confidence=confidence
+            )
+            tests.append(
+                entities.PairedTest(
+                    baseline_run_id=base, run_id=other, split=chosen, n=result.n,
+                    baseline_mean=result.mean_a, run_mean=result.mean_b, mean_difference=result.mean_difference,
+                    ci_low=result.ci_low, ci_high=result.ci_high, confidence=result.confidence,
+                    p_value=result.p_value, resamples=result.resamples, seed=result.seed,
+                )
+            )
+        return entities.Comparison(
+            runs=runs, metric_names=tuple(ordered), paired_tests=tuple(tests), skipped_tests=tuple(skipped)
+        )
+
+    def study_table(self, tags: Sequence[str] = (), metrics: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """The study's Table 1 from the registry: one row per (stage, model family) with the metrics
+        of the succeeded run that ended last (see :mod:`rrg_registry.study`)."""
+        from rrg_registry import study
+
+        chosen = self._chosen_runs(tags)
+        return study.study_rows(chosen, tuple(metrics) if metrics else study.STUDY_METRICS)
+
+    def components_table(self, tags: Sequence[str] = ()) -> tuple[list[str], list[dict[str, Any]]]:
+        """The study's Table 2: (column names, one row per green_flare component)."""
+        from rrg_registry import study
+
+        chosen = self._chosen_runs(tags)
+        components = self._store.latest_components([run.id for run in chosen.values()])
+        return study.components_rows(chosen, components)
+
+    def _chosen_runs(self, tags: Sequence[str]) -> dict[tuple[str, str], entities.RunSummary]:
+        picks = self._store.latest_succeeded_per_stage_model(list(tags))
+        summaries = {s.id: s for s in self._store.summaries(list(picks.values()))}
+        return {key: summaries[run_id] for key, run_id in picks.items()}

@@ -1,0 +1,832 @@
+"""The SQL store: every read and write of the registry, in managed transactions.
+
+Each public method opens one transaction (:func:`rrg_registry.store.engine.transaction`), works
+on the table classes of :mod:`rrg_registry.store.tables`, and returns entities. Writes that belong
+together (an evaluation's metrics, components, predictions and the run's final status) share one
+transaction, so a failure leaves none of them behind.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from rrg_registry import entities
+from rrg_registry.errors import (
+    AmbiguousRunId,
+    DuplicateRecord,
+    InvalidQuery,
+    InvalidTransition,
+    NotFound,
+    RecipeVersionConflict,
+    RunNotFound,
+)
+from rrg_registry.filters import RUN_FIELDS, MetricFilter, SortKey
+from rrg_registry.status import RunStatus, check_transition, parse_status
+from rrg_registry.store.engine import session_factory, transaction
+from rrg_registry.store.tables import (
+    CheckpointRow,
+    DatasetRow,
+    ExternalModelRow,
+    GreenFlareComponentsRow,
+    LatestMetricRow,
+    MetricRow,
+    PredictionRow,
+    PublicationRow,
+    RecipeVersionRow,
+    RunDatasetRow,
+    RunRow,
+    RunTagRow,
+    run_entity,
+    utc,
+)
+
+RUN_ID_BYTES = 4
+"""Run ids are ``2 * RUN_ID_BYTES`` hex characters."""
+
+_RUNS = RunRow.__table__
+_RECIPES = RecipeVersionRow.__table__
+_TAGS = RunTagRow.__table__
+_LATEST = LatestMetricRow.__table__
+_METRICS = MetricRow.__table__
+_PREDICTIONS = PredictionRow.__table__
+_COMPONENTS = GreenFlareComponentsRow.__table__
+
+_OPS = {
+    ">": lambda c, v: c > v,
+    ">=": lambda c, v: c >= v,
+    "<": lambda c, v: c < v,
+    "<=": lambda c, v: c <= v,
+    "=": lambda c, v: c == v,
+    "!=": lambda c, v: c != v,
+}
+
+
+def now() -> datetime:
+    """The current time, UTC."""
+    return datetime.now(timezone.utc)
+
+
+def _short(text: str, width: int = 12) -> str:
+    return text if len(text) <= width else text[:width] + "…"
+
+
+def _finite(name: str, value: Any) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"metric {name} is {number}; the registry stores finite numbers only")
+    return number
+
+
+class SqlStore:
+    """Registry storage on a SQLAlchemy engine (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._sessions = session_factory(engine)
+
+    def transaction(self):
+        """A managed session (commit on success, rollback on error, always closed)."""
+        return transaction(self._sessions)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    # -- recipes and datasets -------------------------------------------------------------
+
+    def record_recipe(self, name: str, version: int, hash: str, yaml_text: str) -> entities.RecipeVersion:
+        existing = self.get_recipe_version(name, version)
+        if existing is None:
+            try:
+                with self.transaction() as session:
+                    row = RecipeVersionRow(name=name, version=version, hash=hash, yaml_text=yaml_text, created_at=now())
+                    session.add(row)
+                    session.flush()
+                    return row.to_entity()
+            except IntegrityError:
+                # Another process recorded the same name+version between our lookup and insert.
+                existing = self.get_recipe_version(name, version)
+                if existing is None:
+                    raise
+        if existing.hash != hash:
+            raise RecipeVersionConflict(
+                f"recipe {name}@{version} is already recorded with hash {_short(existing.hash)}; "
+                f"this one hashes {_short(hash)}",
+                hint="bump `version:` in the recipe",
+            )
+        return existing
+
+    def get_recipe_version(self, name: str, version: int) -> entities.RecipeVersion | None:
+        with self.transaction() as session:
+            row = session.scalars(
+                sa.select(RecipeVersionRow).where(RecipeVersionRow.name == name, RecipeVersionRow.version == version)
+            ).one_or_none()
+            return None if row is None else row.to_entity()
+
+    def list_recipe_versions(self, name: str | None = None) -> list[entities.RecipeVersion]:
+        with self.transaction() as session:
+            query = sa.select(RecipeVersionRow).order_by(RecipeVersionRow.name, RecipeVersionRow.version)
+            if name is not None:
+                query = query.where(RecipeVersionRow.name == name)
+            return [row.to_entity() for row in session.scalars(query)]
+
+    def record_dataset(self, name: str, split: str, fingerprint: str, size: int) -> entities.Dataset:
+        def lookup(session: Session) -> DatasetRow | None:
+            return session.scalars(
+                sa.select(DatasetRow).where(
+                    DatasetRow.name == name, DatasetRow.split == split, DatasetRow.fingerprint == fingerprint
+                )
+            ).one_or_none()
+
+        with self.transaction() as session:
+            row = lookup(session)
+            if row is not None:
+                return row.to_entity()
+        try:
+            with self.transaction() as session:
+                row = DatasetRow(name=name, split=split, fingerprint=fingerprint, size=size, created_at=now())
+                session.add(row)
+                session.flush()
+                return row.to_entity()
+        except IntegrityError:
+            with self.transaction() as session:
+                row = lookup(session)
+                if row is None:
+                    raise
+                return row.to_entity()
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def _run_row(self, session: Session, run_id: str, for_update: bool = False) -> RunRow:
+        query = sa.select(RunRow).where(RunRow.id == run_id)
+        if for_update:
+            query = query.with_for_update()
+        row = session.scalars(query).one_or_none()
+        if row is None:
+            raise RunNotFound(f"no run {run_id!r} in the registry", hint="list runs with `rrg runs list`")
+        return row
+
+    def _run(self, session: Session, row: RunRow) -> entities.Run:
+        recipe = session.get(RecipeVersionRow, row.recipe_version_id)
+        tags = session.scalars(sa.select(RunTagRow.tag).where(RunTagRow.run_id == row.id)).all()
+        return run_entity(row, recipe, list(tags))
+
+    def _new_run_id(self, session: Session) -> str:
+        while True:
+            run_id = secrets.token_hex(RUN_ID_BYTES)
+            if session.get(RunRow, run_id) is None:
+                return run_id
+
+    def create_run(
+        self,
+        recipe_version_id: int,
+        stage: str,
+        model_family: str,
+        model_id: str,
+        model_revision: str | None = None,
+        adapter: str | None = None,
+        seed: int | None = None,
+        host: str | None = None,
+        package_versions: Mapping[str, str] | None = None,
+        plan: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
+        tags: Iterable[str] = (),
+        datasets: Iterable[int] = (),
+        external_model_id: int | None = None,
+    ) -> entities.Run:
+        with self.transaction() as session:
+            if session.get(RecipeVersionRow, recipe_version_id) is None:
+                raise NotFound(
+                    f"no recipe version with id {recipe_version_id}",
+                    hint="record the recipe first with record_recipe()",
+                )
+            if parent_run_id is not None:
+                self._run_row(session, parent_run_id)
+            dataset_ids = sorted(set(datasets))
+            for dataset_id in dataset_ids:
+                if session.get(DatasetRow, dataset_id) is None:
+                    raise NotFound(f"no dataset with id {dataset_id}", hint="record it first with record_dataset()")
+            if external_model_id is not None and session.get(ExternalModelRow, external_model_id) is None:
+                raise NotFound(f"no external model with id {external_model_id}")
+            row = RunRow(
+                id=self._new_run_id(session),
+                recipe_version_id=recipe_version_id,
+                stage=stage,
+                model_family=model_family,
+                model_id=model_id,
+                model_revision=model_revision,
+                adapter=adapter,
+                status=RunStatus.PENDING.value,
+                host=host,
+                seed=seed,
+                package_versions=dict(package_versions or {}),
+                plan=None if plan is None else dict(plan),
+                parent_run_id=parent_run_id,
+                external_model_id=external_model_id,
+                created_at=now(),
+            )
+            session.add(row)
+            session.flush()
+            for tag in sorted(set(tags)):
+                session.add(RunTagRow(run_id=row.id, tag=tag))
+            for dataset_id in dataset_ids:
+                session.add(RunDatasetRow(run_id=row.id, dataset_id=dataset_id))
+            session.flush()
+            return self._run(session, row)
+
+    def _move(self, session: Session, run_id: str, new: RunStatus | str, error: str | None = None) -> RunRow:
+        row = self._run_row(session, run_id, for_update=True)
+        target = check_transition(run_id, row.status, new)
+        moment = now()
+        values: dict[str, Any] = {"status": target.value}
+        if target is RunStatus.RUNNING:
+            values.update(started_at=moment, heartbeat_at=moment)
+        if target.is_final:
+            values.update(ended_at=moment, error=error)
+        # Compare-and-set on the status read above, so two processes cannot both move the run.
+        result = session.execute(
+            sa.update(RunRow).where(RunRow.id == run_id, RunRow.status == row.status).values(**values)
+        )
+        if result.rowcount != 1:
+            session.expire(row)
+            current = self._run_row(session, run_id)
+            check_transition(run_id, current.status, target)
+            raise InvalidTransition(
+                f"run {run_id} changed status while moving to {target}", hint="look at it with `rrg runs show`"
+            )
+        session.refresh(row)
+        return row
+
+    def set_status(self, run_id: str, status: RunStatus | str, error: str | None = None) -> entities.Run:
+        with self.transaction() as session:
+            return self._run(session, self._move(session, run_id, status, error))
+
+    def heartbeat(self, run_id: str) -> datetime:
+        with self.transaction() as session:
+            row = self._run_row(session, run_id)
+            if row.status != RunStatus.RUNNING.value:
+                raise InvalidTransition(
+                    f"run {run_id} is {row.status}, not running, so it takes no heartbeat",
+                    hint="start the run first; a run marked interrupted cannot resume",
+                )
+            moment = now()
+            session.execute(sa.update(RunRow).where(RunRow.id == run_id).values(heartbeat_at=moment))
+            return moment
+
+    def reap_stale_runs(self, older_than: timedelta) -> list[str]:
+        cutoff = now() - older_than
+        last_sign = sa.func.coalesce(RunRow.heartbeat_at, RunRow.started_at, RunRow.created_at)
+        with self.transaction() as session:
+            stale = session.execute(
+                sa.select(RunRow.id, RunRow.status).where(
+                    sa.or_(
+                        sa.and_(RunRow.status == RunStatus.RUNNING.value, last_sign < cutoff),
+                        sa.and_(RunRow.status == RunStatus.PENDING.value, RunRow.created_at < cutoff),
+                    )
+                )
+            ).all()
+            reaped: list[str] = []
+            moment = now()
+            for run_id, status in stale:
+                message = (
+                    f"no heartbeat for more than {older_than}; marked interrupted at {moment:%Y-%m-%d %H:%M:%S} UTC"
+                    if status == RunStatus.RUNNING.value
+                    else f"never started within {older_than}; marked interrupted at {moment:%Y-%m-%d %H:%M:%S} UTC"
+                )
+                result = session.execute(
+                    sa.update(RunRow)
+                    .where(RunRow.id == run_id, RunRow.status == status)
+                    .values(status=RunStatus.INTERRUPTED.value, ended_at=moment, error=message)
+                )
+                if result.rowcount == 1:
+                    reaped.append(run_id)
+            return sorted(reaped)
+
+    def has_stale_runs(self, older_than: timedelta) -> bool:
+        """A read-only check, so browsing skips the write when nothing is stale."""
+        cutoff = now() - older_than
+        last_sign = sa.func.coalesce(RunRow.heartbeat_at, RunRow.started_at, RunRow.created_at)
+        with self.transaction() as session:
+            found = session.execute(
+                sa.select(RunRow.id)
+                .where(
+                    sa.or_(
+                        sa.and_(RunRow.status == RunStatus.RUNNING.value, last_sign < cutoff),
+                        sa.and_(RunRow.status == RunStatus.PENDING.value, RunRow.created_at < cutoff),
+                    )
+                )
+                .limit(1)
+            ).first()
+            return found is not None
+
+    def resolve_run_id(self, prefix: str) -> str:
+        text = prefix.strip()
+        if not text:
+            raise RunNotFound("an empty run id names no run", hint="give a run id from `rrg runs list`")
+        with self.transaction() as session:
+            if session.get(RunRow, text) is not None:
+                return text
+            matches = session.scalars(
+                sa.select(RunRow.id).where(RunRow.id.startswith(text, autoescape=True)).order_by(RunRow.id).limit(6)
+            ).all()
+        if not matches:
+            raise RunNotFound(f"no run matches {text!r}", hint="list runs with `rrg runs list`")
+        if len(matches) > 1:
+            shown = ", ".join(matches[:5]) + (", …" if len(matches) > 5 else "")
+            raise AmbiguousRunId(f"run id prefix {text!r} matches several runs ({shown})", hint="type more characters")
+        return matches[0]
+
+    def get_run(self, run_id: str) -> entities.Run:
+        with self.transaction() as session:
+            return self._run(session, self._run_row(session, run_id))
+
+    # -- checkpoints, metrics, components, predictions, publications ------------------------
+
+    def record_checkpoint(
+        self,
+        run_id: str,
+        step: int,
+        path: str,
+        sha256: str,
+        size: int,
+        eval_loss: float | None = None,
+        best: bool = False,
+    ) -> entities.Checkpoint:
+        with self.transaction() as session:
+            self._run_row(session, run_id)
+            if best:
+                session.execute(sa.update(CheckpointRow).where(CheckpointRow.run_id == run_id).values(best=False))
+            row = CheckpointRow(
+                run_id=run_id, step=step, path=path, sha256=sha256, size=size,
+                eval_loss=eval_loss, best=best, created_at=now(),
+            )
+            session.add(row)
+            try:
+                session.flush()
+            except IntegrityError:
+                raise DuplicateRecord(
+                    f"run {run_id} already has a checkpoint at step {step}",
+                    hint="each step is recorded once; use mark_best_checkpoint() to move the best flag",
+                ) from None
+            return row.to_entity()
+
+    def mark_best_checkpoint(self, checkpoint_id: int) -> entities.Checkpoint:
+        with self.transaction() as session:
+            row = session.get(CheckpointRow, checkpoint_id)
+            if row is None:
+                raise NotFound(f"no checkpoint with id {checkpoint_id}")
+            session.execute(sa.update(CheckpointRow).where(CheckpointRow.run_id == row.run_id).values(best=False))
+            session.execute(sa.update(CheckpointRow).where(CheckpointRow.id == checkpoint_id).values(best=True))
+            session.refresh(row)
+            return row.to_entity()
+
+    def _check_checkpoint(self, session: Session, run_id: str, checkpoint_id: int | None) -> None:
+        if checkpoint_id is None:
+            return
+        row = session.get(CheckpointRow, checkpoint_id)
+        if row is None or row.run_id != run_id:
+            raise NotFound(f"run {run_id} has no checkpoint with id {checkpoint_id}")
+
+    def _log_metrics(
+        self,
+        session: Session,
+        run_id: str,
+        metrics: Mapping[str, float],
+        split: str,
+        checkpoint_id: int | None,
+        n: int | None,
+        step: int | None,
+    ) -> list[entities.Metric]:
+        if not metrics:
+            return []
+        moment = now()
+        rows = [
+            MetricRow(run_id=run_id, checkpoint_id=checkpoint_id, split=split, name=name,
+                      value=_finite(name, value), n=n, step=step, logged_at=moment)
+            for name, value in metrics.items()
+        ]
+        session.add_all(rows)
+        session.flush()
+        session.execute(
+            sa.delete(LatestMetricRow).where(LatestMetricRow.run_id == run_id, LatestMetricRow.name.in_(list(metrics)))
+        )
+        session.execute(
+            sa.insert(_LATEST),
+            [{"run_id": run_id, "name": r.name, "value": r.value, "split": split, "metric_id": r.id} for r in rows],
+        )
+        return [r.to_entity() for r in rows]
+
+    def _log_components(
+        self,
+        session: Session,
+        run_id: str,
+        components: Mapping[str, float | None],
+        split: str,
+        n: int,
+        checkpoint_id: int | None,
+    ) -> entities.GreenFlareComponents:
+        allowed = (*entities.GREEN_FLARE_COMPONENTS, *entities.GREEN_FLARE_EXTRA)
+        unknown = sorted(set(components) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown green_flare components {unknown}; expected names from {list(allowed)}")
+        missing = [name for name in entities.GREEN_FLARE_COMPONENTS if components.get(name) is None]
+        if missing:
+            raise ValueError(f"green_flare components missing: {missing}")
+        values = {k: (None if v is None else _finite(k, v)) for k, v in components.items()}
+        row = GreenFlareComponentsRow(
+            run_id=run_id, checkpoint_id=checkpoint_id, split=split, n=n, logged_at=now(), **values
+        )
+        session.add(row)
+        session.flush()
+        return row.to_entity()
+
+    def _log_predictions(
+        self, session: Session, run_id: str, split: str, rows: Sequence[Mapping[str, Any]], checkpoint_id: int | None
+    ) -> int:
+        session.execute(sa.delete(PredictionRow).where(PredictionRow.run_id == run_id, PredictionRow.split == split))
+        if not rows:
+            return 0
+        payload = []
+        for i, item in enumerate(rows):
+            if "sample_id" not in item or "prediction" not in item:
+                raise ValueError(f"prediction row {i} needs 'sample_id' and 'prediction', has {sorted(item)}")
+            scores = dict(item.get("scores") or {})
+            green = item.get("green_flare", scores.get("green_flare"))
+            payload.append(
+                {
+                    "run_id": run_id,
+                    "checkpoint_id": item.get("checkpoint_id", checkpoint_id),
+                    "split": split,
+                    "sample_id": str(item["sample_id"]),
+                    "question": item.get("question"),
+                    "prediction": item["prediction"],
+                    "reference": item.get("reference"),
+                    "green_flare": None if green is None else float(green),
+                    "scores": scores,
+                }
+            )
+        try:
+            session.execute(sa.insert(_PREDICTIONS), payload)
+        except IntegrityError:
+            seen: set[str] = set()
+            dupes = sorted({p["sample_id"] for p in payload if p["sample_id"] in seen or seen.add(p["sample_id"])})
+            if dupes:
+                raise ValueError(f"sample ids repeat in the predictions of run {run_id} on {split}: {dupes[:5]}") from None
+            raise
+        return len(payload)
+
+    def log_metrics(
+        self,
+        run_id: str,
+        metrics: Mapping[str, float],
+        split: str,
+        checkpoint_id: int | None = None,
+        n: int | None = None,
+        step: int | None = None,
+    ) -> list[entities.Metric]:
+        with self.transaction() as session:
+            self._run_row(session, run_id)
+            self._check_checkpoint(session, run_id, checkpoint_id)
+            return self._log_metrics(session, run_id, metrics, split, checkpoint_id, n, step)
+
+    def log_green_flare_components(
+        self, run_id: str, components: Mapping[str, float | None], split: str, n: int, checkpoint_id: int | None = None
+    ) -> entities.GreenFlareComponents:
+        with self.transaction() as session:
+            self._run_row(session, run_id)
+            self._check_checkpoint(session, run_id, checkpoint_id)
+            return self._log_components(session, run_id, components, split, n, checkpoint_id)
+
+    def log_predictions(
+        self, run_id: str, split: str, rows: Sequence[Mapping[str, Any]], checkpoint_id: int | None = None
+    ) -> int:
+        with self.transaction() as session:
+            self._run_row(session, run_id)
+            self._check_checkpoint(session, run_id, checkpoint_id)
+            return self._log_predictions(session, run_id, split, rows, checkpoint_id)
+
+    def record_evaluation(
+        self,
+        run_id: str,
+        split: str,
+        metrics: Mapping[str, float],
+        components: Mapping[str, float | None] | None = None,
+        predictions: Sequence[Mapping[str, Any]] | None = None,
+        checkpoint_id: int | None = None,
+        n: int | None = None,
+        status: RunStatus | str | None = None,
+        error: str | None = None,
+    ) -> entities.Run:
+        with self.transaction() as session:
+            self._run_row(session, run_id)
+            self._check_checkpoint(session, run_id, checkpoint_id)
+            count = n if n is not None else (len(predictions) if predictions is not None else None)
+            self._log_metrics(session, run_id, metrics, split, checkpoint_id, count, None)
+            if components is not None:
+                if count is None:
+                    raise ValueError("components need n (or predictions to count)")
+                self._log_components(session, run_id, components, split, count, checkpoint_id)
+            if predictions is not None:
+                self._log_predictions(session, run_id, split, predictions, checkpoint_id)
+            row = self._move(session, run_id, parse_status(status), error) if status is not None else self._run_row(session, run_id)
+            return self._run(session, row)
+
+    def record_publication(self, run_id: str, repo: str, revision: str, url: str) -> entities.Publication:
+        with self.transaction() as session:
+            self._run_row(session, run_id)
+            row = PublicationRow(run_id=run_id, repo=repo, revision=revision, url=url, published_at=now())
+            session.add(row)
+            session.flush()
+            return row.to_entity()
+
+    def record_external_model(
+        self, repo: str, revision: str, local_path: str, recipe_yaml: str | None = None
+    ) -> entities.ExternalModel:
+        with self.transaction() as session:
+            row = session.scalars(
+                sa.select(ExternalModelRow).where(ExternalModelRow.repo == repo, ExternalModelRow.revision == revision)
+            ).one_or_none()
+            if row is None:
+                row = ExternalModelRow(repo=repo, revision=revision, local_path=local_path,
+                                       recipe_yaml=recipe_yaml, registered_at=now())
+                session.add(row)
+            else:
+                row.local_path = local_path
+                if recipe_yaml is not None:
+                    row.recipe_yaml = recipe_yaml
+            session.flush()
+            return row.to_entity()
+
+    def get_external_model(self, repo: str, revision: str | None = None) -> entities.ExternalModel | None:
+        with self.transaction() as session:
+            query = sa.select(ExternalModelRow).where(ExternalModelRow.repo == repo)
+            if revision is not None:
+                query = query.where(ExternalModelRow.revision == revision)
+            row = session.scalars(query.order_by(ExternalModelRow.registered_at.desc(), ExternalModelRow.id.desc())).first()
+            return None if row is None else row.to_entity()
+
+    def list_external_models(self) -> list[entities.ExternalModel]:
+        with self.transaction() as session:
+            rows = session.scalars(sa.select(ExternalModelRow).order_by(ExternalModelRow.repo, ExternalModelRow.id))
+            return [row.to_entity() for row in rows]
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get_run_detail(self, run_id: str) -> entities.RunDetail:
+        with self.transaction() as session:
+            row = self._run_row(session, run_id)
+            run = self._run(session, row)
+            recipe = session.get(RecipeVersionRow, row.recipe_version_id).to_entity()
+            parent = self._links(session, [RunRow.id == row.parent_run_id])[0] if row.parent_run_id else None
+            children = self._links(session, [RunRow.parent_run_id == run_id])
+            datasets = session.scalars(
+                sa.select(DatasetRow)
+                .join(RunDatasetRow, RunDatasetRow.dataset_id == DatasetRow.id)
+                .where(RunDatasetRow.run_id == run_id)
+                .order_by(DatasetRow.name, DatasetRow.split)
+            ).all()
+            checkpoints = session.scalars(
+                sa.select(CheckpointRow).where(CheckpointRow.run_id == run_id).order_by(CheckpointRow.step)
+            ).all()
+            history = session.scalars(
+                sa.select(MetricRow).where(MetricRow.run_id == run_id).order_by(MetricRow.id)
+            ).all()
+            latest = dict(
+                session.execute(
+                    sa.select(LatestMetricRow.name, LatestMetricRow.value)
+                    .where(LatestMetricRow.run_id == run_id)
+                    .order_by(LatestMetricRow.name)
+                ).all()
+            )
+            components = session.scalars(
+                sa.select(GreenFlareComponentsRow)
+                .where(GreenFlareComponentsRow.run_id == run_id)
+                .order_by(GreenFlareComponentsRow.id)
+            ).all()
+            publications = session.scalars(
+                sa.select(PublicationRow).where(PublicationRow.run_id == run_id).order_by(PublicationRow.id)
+            ).all()
+            counts = dict(
+                session.execute(
+                    sa.select(PredictionRow.split, sa.func.count())
+                    .where(PredictionRow.run_id == run_id)
+                    .group_by(PredictionRow.split)
+                    .order_by(PredictionRow.split)
+                ).all()
+            )
+            return entities.RunDetail(
+                run=run,
+                recipe=recipe,
+                parent=parent,
+                children=tuple(children),
+                datasets=tuple(d.to_entity() for d in datasets),
+                checkpoints=tuple(c.to_entity() for c in checkpoints),
+                metrics=latest,
+                metric_history=tuple(m.to_entity() for m in history),
+                components=tuple(c.to_entity() for c in components),
+                publications=tuple(p.to_entity() for p in publications),
+                prediction_counts=counts,
+            )
+
+    def _links(self, session: Session, where: list[Any]) -> list[entities.RunLink]:
+        rows = session.execute(
+            sa.select(RunRow.id, RecipeVersionRow.name, RecipeVersionRow.version, RunRow.stage, RunRow.status)
+            .join(RecipeVersionRow, RecipeVersionRow.id == RunRow.recipe_version_id)
+            .where(*where)
+            .order_by(RunRow.created_at, RunRow.id)
+        ).all()
+        return [
+            entities.RunLink(id=r[0], recipe=f"{r[1]}@{r[2]}", stage=r[3], status=RunStatus(r[4])) for r in rows
+        ]
+
+    def search_runs(
+        self,
+        recipe: str | None = None,
+        stage: str | None = None,
+        model: str | None = None,
+        status: Sequence[str] | None = None,
+        tags: Sequence[str] = (),
+        where: Sequence[MetricFilter] = (),
+        sort: SortKey | None = None,
+        limit: int | None = None,
+    ) -> list[entities.RunSummary]:
+        sort = sort or SortKey.parse(None)
+        conditions: list[Any] = []
+        if recipe:
+            name, _, version = recipe.partition("@")
+            conditions.append(_RECIPES.c.name == name)
+            if version:
+                if not version.isdigit():
+                    raise InvalidQuery(f"cannot read the recipe {recipe!r}", hint="write NAME or NAME@VERSION, e.g. demo-sft@2")
+                conditions.append(_RECIPES.c.version == int(version))
+        if stage:
+            conditions.append(_RUNS.c.stage == stage)
+        if model:
+            conditions.append(sa.or_(_RUNS.c.model_family == model, _RUNS.c.model_id == model))
+        if status:
+            conditions.append(_RUNS.c.status.in_([parse_status(s).value for s in status]))
+        for tag in tags:
+            conditions.append(sa.exists().where(_TAGS.c.run_id == _RUNS.c.id, _TAGS.c.tag == tag))
+        for f in where:
+            alias = _LATEST.alias()
+            conditions.append(
+                sa.exists().where(alias.c.run_id == _RUNS.c.id, alias.c.name == f.metric, _OPS[f.op](alias.c.value, f.value))
+            )
+        base = sa.select(_RUNS.c.id).select_from(_RUNS.join(_RECIPES, _RECIPES.c.id == _RUNS.c.recipe_version_id))
+        base = base.where(*conditions)
+
+        with self.transaction() as session:
+            if sort.is_metric:
+                sorted_metric = _LATEST.alias("sort_metric")
+                value = sorted_metric.c.value
+                first = (
+                    base.join(sorted_metric, sa.and_(sorted_metric.c.run_id == _RUNS.c.id, sorted_metric.c.name == sort.key))
+                    .order_by(value.desc() if sort.descending else value.asc(), _RUNS.c.id)
+                )
+                if limit is not None:
+                    first = first.limit(limit)
+                ids = list(session.scalars(first))
+                if limit is None or len(ids) < limit:
+                    rest = base.where(
+                        ~sa.exists().where(_LATEST.c.run_id == _RUNS.c.id, _LATEST.c.name == sort.key)
+                    ).order_by(_RUNS.c.created_at.desc(), _RUNS.c.id)
+                    if limit is not None:
+                        rest = rest.limit(limit - len(ids))
+                    ids.extend(session.scalars(rest))
+            else:
+                column = _RECIPES.c.name if sort.key == "recipe" else _RUNS.c[RUN_FIELDS[sort.key]]
+                order = [column.desc() if sort.descending else column.asc()]
+                if sort.key == "recipe":
+                    order.append(_RECIPES.c.version.desc() if sort.descending else _RECIPES.c.version.asc())
+                query = base.order_by(*order, _RUNS.c.id)
+                if limit is not None:
+                    query = query.limit(limit)
+                ids = list(session.scalars(query))
+            return self._summaries(session, ids)
+
+    def summaries(self, run_ids: Sequence[str]) -> list[entities.RunSummary]:
+        with self.transaction() as session:
+            return self._summaries(session, run_ids)
+
+    def _summaries(self, session: Session, run_ids: Sequence[str]) -> list[entities.RunSummary]:
+        if not run_ids:
+            return []
+        ids = list(run_ids)
+        rows = {
+            r.id: r
+            for r in session.execute(
+                sa.select(
+                    _RUNS.c.id, _RUNS.c.stage, _RUNS.c.model_family, _RUNS.c.model_id, _RUNS.c.adapter,
+                    _RUNS.c.status, _RUNS.c.parent_run_id, _RUNS.c.created_at, _RUNS.c.started_at,
+                    _RUNS.c.ended_at, _RECIPES.c.name.label("recipe_name"), _RECIPES.c.version.label("recipe_version"),
+                )
+                .select_from(_RUNS.join(_RECIPES, _RECIPES.c.id == _RUNS.c.recipe_version_id))
+                .where(_RUNS.c.id.in_(ids))
+            )
+        }
+        tags: dict[str, list[str]] = {}
+        for run_id, tag in session.execute(sa.select(_TAGS.c.run_id, _TAGS.c.tag).where(_TAGS.c.run_id.in_(ids))):
+            tags.setdefault(run_id, []).append(tag)
+        metrics: dict[str, dict[str, float]] = {}
+        for run_id, name, value in session.execute(
+            sa.select(_LATEST.c.run_id, _LATEST.c.name, _LATEST.c.value)
+            .where(_LATEST.c.run_id.in_(ids))
+            .order_by(_LATEST.c.run_id, _LATEST.c.name)
+        ):
+            metrics.setdefault(run_id, {})[name] = value
+        out = []
+        for run_id in ids:
+            r = rows.get(run_id)
+            if r is None:
+                continue
+            out.append(
+                entities.RunSummary(
+                    id=r.id, recipe=f"{r.recipe_name}@{r.recipe_version}", stage=r.stage,
+                    model_family=r.model_family, model_id=r.model_id, adapter=r.adapter,
+                    status=RunStatus(r.status), tags=tuple(sorted(tags.get(run_id, ()))),
+                    parent_run_id=r.parent_run_id, created_at=utc(r.created_at),
+                    started_at=utc(r.started_at), ended_at=utc(r.ended_at), metrics=metrics.get(run_id, {}),
+                )
+            )
+        return out
+
+    def latest_successful_run(
+        self, recipe_name: str, version: int | None = None, stage: str | None = None
+    ) -> entities.Run | None:
+        with self.transaction() as session:
+            query = (
+                sa.select(RunRow)
+                .join(RecipeVersionRow, RecipeVersionRow.id == RunRow.recipe_version_id)
+                .where(RecipeVersionRow.name == recipe_name, RunRow.status == RunStatus.SUCCEEDED.value)
+            )
+            if version is not None:
+                query = query.where(RecipeVersionRow.version == version)
+            if stage is not None:
+                query = query.where(RunRow.stage == stage)
+            row = session.scalars(query.order_by(RunRow.ended_at.desc(), RunRow.created_at.desc(), RunRow.id)).first()
+            return None if row is None else self._run(session, row)
+
+    def latest_succeeded_per_stage_model(self, tags: Sequence[str] = ()) -> dict[tuple[str, str], str]:
+        """For each (stage, model family): the id of the succeeded run that ended last."""
+        with self.transaction() as session:
+            query = sa.select(_RUNS.c.id, _RUNS.c.stage, _RUNS.c.model_family).where(
+                _RUNS.c.status == RunStatus.SUCCEEDED.value
+            )
+            for tag in tags:
+                query = query.where(sa.exists().where(_TAGS.c.run_id == _RUNS.c.id, _TAGS.c.tag == tag))
+            query = query.order_by(_RUNS.c.ended_at.desc(), _RUNS.c.created_at.desc(), _RUNS.c.id)
+            chosen: dict[tuple[str, str], str] = {}
+            for run_id, stage, family in session.execute(query):
+                chosen.setdefault((stage, family), run_id)
+            return chosen
+
+    def latest_components(self, run_ids: Sequence[str]) -> dict[str, entities.GreenFlareComponents]:
+        """Each run's most recently logged green_flare components."""
+        if not run_ids:
+            return {}
+        with self.transaction() as session:
+            rows = session.scalars(
+                sa.select(GreenFlareComponentsRow)
+                .where(GreenFlareComponentsRow.run_id.in_(list(run_ids)))
+                .order_by(GreenFlareComponentsRow.id)
+            ).all()
+            return {row.run_id: row.to_entity() for row in rows}
+
+    def predictions(self, run_id: str, split: str) -> list[entities.Prediction]:
+        with self.transaction() as session:
+            self._run_row(session, run_id)
+            rows = session.scalars(
+                sa.select(PredictionRow)
+                .where(PredictionRow.run_id == run_id, PredictionRow.split == split)
+                .order_by(PredictionRow.sample_id)
+            ).all()
+            return [row.to_entity() for row in rows]
+
+    def prediction_splits(self, run_id: str) -> list[str]:
+        with self.transaction() as session:
+            return list(
+                session.scalars(
+                    sa.select(PredictionRow.split).where(PredictionRow.run_id == run_id).distinct().order_by(PredictionRow.split)
+                )
+            )
+
+    def sample_scores(self, run_id: str, split: str) -> dict[str, float]:
+        """Per-sample green_flare of a run on a split (samples without a score left out)."""
+        with self.transaction() as session:
+            return dict(
+                session.execute(
+                    sa.select(PredictionRow.sample_id, PredictionRow.green_flare).where(
+                        PredictionRow.run_id == run_id,
+                        PredictionRow.split == split,
+                        PredictionRow.green_flare.is_not(None),
+                    )
+                ).all()
+            )

@@ -1,0 +1,46 @@
+"""``rrg db``: the registry's schema revision and its migration."""
+
+from __future__ import annotations
+
+import click
+
+from rrg.cli.registry_option import registry_url_option
+
+
+@click.group()
+def db() -> None:
+    """Manage the registry database schema.
+
+    \b
+    Examples:
+      rrg db current
+      rrg db upgrade --registry postgresql://rrg@db.example/rrg
+    """
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target schema revision.")
+@registry_url_option
+def upgrade(registry_url, revision) -> None:
+    """Migrate the registry database to the newest schema (take a backup first).
+
+    An empty database is created from scratch.
+    """
+    from rrg_registry import Registry
+
+    before, after = Registry.upgrade_schema(registry_url, revision)
+    if before == after:
+        click.echo(f"registry already at revision {after}")
+    else:
+        click.echo(f"registry upgraded from {before or 'empty'} to {after}")
+
+
+@db.command("current")
+@registry_url_option
+def current(registry_url) -> None:
+    """Print the registry's schema revision and the one this rrg needs."""
+    from rrg_registry import Registry
+
+    revision, head = Registry.schema_revision(registry_url)
+    state = "up to date" if revision == head else ("empty" if revision is None else "needs `rrg db upgrade`")
+    click.echo(f"revision {revision or 'none'} (this rrg needs {head}): {state}")
