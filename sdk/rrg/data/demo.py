@@ -1,8 +1,9 @@
 """The bundled demo data set: real IU X-ray report text, synthetic images, FLARE layout.
 
 Built on first use into ``<cache>/demo/<version>/organized_dataset`` (``<cache>`` is
-:func:`rrg.paths.cache_dir`), where ``<version>`` hashes :data:`DEMO_BUILDER_VERSION` and the
-bytes of the bundled report file, so a change to either builds a fresh copy beside the old one.
+:func:`rrg.paths.cache_dir`), where ``<version>`` is :data:`DEMO_BUILDER_VERSION` plus a hash of the
+bundled report file and of the generating modules' source, so a change to any of them builds a
+fresh copy beside the old one.
 Building is deterministic: the same inputs give the same bytes.
 
 * Reports are assigned to splits by a hash of their uid (:func:`demo_split`).
@@ -69,10 +70,20 @@ def question_file_name(split: str) -> str:
     return DATASET + (suffix[0] if split == "validation-hidden" else suffix[-1])
 
 
+# Modules whose code decides the bytes of the demo set; their source is part of the version hash.
+_GENERATOR_MODULES = ("demo.py", "findings.py", "radiograph.py", "regions.py", "sentences.py", "layout.py")
+
+
 def demo_version() -> str:
-    """The folder name of this builder's output: hash of builder version and report bytes."""
+    """The folder name of this builder's output.
+
+    ``v<DEMO_BUILDER_VERSION>-<hash>``, the hash covering the bundled report bytes and the
+    source of the modules that generate the set, so any change to them builds a fresh copy.
+    """
     digest = hashlib.sha256(f"rrg-demo:{DEMO_BUILDER_VERSION}\0".encode())
     digest.update(paths.BUNDLED_REPORTS.read_bytes())
+    for name in _GENERATOR_MODULES:
+        digest.update(b"\0" + (Path(__file__).parent / name).read_bytes())
     return f"v{DEMO_BUILDER_VERSION}-{digest.hexdigest()[:12]}"
 
 

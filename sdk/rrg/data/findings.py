@@ -23,7 +23,7 @@ Negation rule
     ("possible small left effusion", "could represent scarring") count as present.
 
 Sides and zones
-    *left*, *right*; *bilateral*, *bilaterally*, *both*, *bibasilar* or both words mean both
+    *left*, *right* (not in view names such as "left lateral decubitus film"); *bilateral*, *bilaterally*, *both*, *bibasilar* or both words mean both
     sides; a mention without a side is drawn on both sides. Zones: *upper, apex, apices,
     apical* → upper; *middle lobe, lingula, mid, midlung, perihilar* → middle; *lower, base(s),
     basilar, bibasilar, basal, retrocardiac, infrahilar* → lower; *diffuse* → all three; no zone
@@ -176,6 +176,8 @@ _HYPERINFLATION = re.compile(
 _LEFT = re.compile(r"\bleft\b", re.IGNORECASE)
 _RIGHT = re.compile(r"\bright\b", re.IGNORECASE)
 _BOTH = re.compile(r"\b(?:bilateral(?:ly)?|both|bibasilar|bibasal)\b", re.IGNORECASE)
+# "left lateral decubitus film", "right lateral view": a projection, not a side of the finding.
+_VIEW_NAME = re.compile(r"\b(?:left|right)\s+lateral\s+(?:decubitus|view|film|projection)", re.IGNORECASE)
 _RETROCARDIAC = re.compile(r"\bretrocardiac\b", re.IGNORECASE)
 _ZONES: dict[str, re.Pattern[str]] = {
     "upper": re.compile(r"\b(?:upper|apex|apices|apical)\b", re.IGNORECASE),
@@ -187,6 +189,7 @@ _LARGE = re.compile(r"\b(?:moderate|large|massive)\b", re.IGNORECASE)
 
 
 def _sides(clause: str) -> list[Side]:
+    clause = _VIEW_NAME.sub(" ", clause)
     if _RETROCARDIAC.search(clause) and not (_RIGHT.search(clause) or _BOTH.search(clause)):
         return ["left"]
     left, right = bool(_LEFT.search(clause)), bool(_RIGHT.search(clause))

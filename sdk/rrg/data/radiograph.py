@@ -38,7 +38,7 @@ DOME_FALL = 0.09
 HYPERINFLATED_DOME_TOP = {"right": 0.79, "left": 0.80}
 HYPERINFLATED_DOME_FALL = 0.025
 # Effusion: height of the fluid at the lateral chest wall; the meniscus falls medially.
-EFFUSION_LEVEL = {"small": 0.66, "large": 0.50}
+EFFUSION_LEVEL = {"small": 0.60, "large": 0.46}
 
 # Grey levels (0 black .. 1 white).
 AIR, SOFT_TISSUE, LUNG, HYPERINFLATED_LUNG, MEDIASTINUM, HEART, ABDOMEN = 0.04, 0.42, 0.13, 0.09, 0.62, 0.66, 0.52
