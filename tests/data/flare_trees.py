@@ -34,9 +34,20 @@ def make_split(
     return dataset_dir
 
 
-def item(image_name, question: str = "Write the part of the radiology report that describes the heart.", answer="Heart size normal.", task_type: str = "Report_Generation") -> dict:
+def item(
+    image_name,
+    question: str = "Write the part of the radiology report that describes the heart.",
+    answer="Heart size normal.",
+    task_type: str = "Report_Generation",
+) -> dict:
     """One FLARE question item."""
-    entry = {"TaskType": task_type, "Modality": "Xray", "ImageName": image_name, "Question": question, "Split": "train"}
+    entry = {
+        "TaskType": task_type,
+        "Modality": "Xray",
+        "ImageName": image_name,
+        "Question": question,
+        "Split": "train",
+    }
     if answer is not None:
         entry["Answer"] = answer
     return entry

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from flare_trees import item, make_split
-
 from rrg.cli import cli
 
 
@@ -23,9 +22,13 @@ def test_data_demo_prints_root_and_counts(demo_cache: Path, demo_root: Path):
     )
 
 
-def test_data_inspect_demo_split(demo_cache: Path, demo_root: Path, monkeypatch: pytest.MonkeyPatch):
+def test_data_inspect_demo_split(
+    demo_cache: Path, demo_root: Path, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setattr("rrg.paths.cache_dir", lambda: demo_cache)
-    result = CliRunner().invoke(cli, ["data", "inspect", "demo", "--split", "validation-hidden", "--show", "1"])
+    result = CliRunner().invoke(
+        cli, ["data", "inspect", "demo", "--split", "validation-hidden", "--show", "1"]
+    )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     dataset_dir = demo_root / "validation-hidden" / "Xray" / "IU_XRay"
@@ -34,14 +37,21 @@ def test_data_inspect_demo_split(demo_cache: Path, demo_root: Path, monkeypatch:
     assert lines[2] == "samples: 162 (162 with answers), images: 108, skipped: 0"
     assert lines[3] == "task types: Report_Generation 162"
     assert lines[4].startswith("fingerprint: ") and len(lines[4]) == len("fingerprint: ") + 64
-    assert lines[6] == "[IU_XRay/validation-hidden/0] Write the part of the radiology report that describes the heart."
+    assert (
+        lines[6]
+        == "[IU_XRay/validation-hidden/0] Write the part of the radiology report that describes the heart."
+    )
     assert lines[7] == "  answer: The cardiac contours are normal."
     assert lines[8] == "  images: CXR7_frontal.png, CXR7_lateral.png"
     assert len(lines) == 9
 
 
 def test_data_inspect_lists_image_problems_and_exits_1(tmp_path: Path):
-    dataset_dir = make_split(tmp_path, [item("imagesTr/a.png"), item(["imagesTr/a.png", "imagesTr/gone.png"]), item("bad.png")], images=("a.png",))
+    dataset_dir = make_split(
+        tmp_path,
+        [item("imagesTr/a.png"), item(["imagesTr/a.png", "imagesTr/gone.png"]), item("bad.png")],
+        images=("a.png",),
+    )
     (dataset_dir / "imagesTr" / "bad.png").write_bytes(b"not an image")
     result = CliRunner().invoke(cli, ["data", "inspect", str(tmp_path), "--show", "0"])
     assert result.exit_code == 1, result.output

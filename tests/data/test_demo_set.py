@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-
 from rrg.data.demo import (
     DATASET,
     QUESTIONS_PER_REPORT,
@@ -23,7 +22,9 @@ from rrg.data.regions import FINDINGS_QUESTION, IMPRESSION_QUESTION, REGION_QUES
 from rrg.data.sentences import split_sentences
 from rrg.paths import BUNDLED_REPORTS
 
-REPORTS = {r["uid"]: r for r in map(json.loads, BUNDLED_REPORTS.read_text(encoding="utf-8").splitlines())}
+REPORTS = {
+    r["uid"]: r for r in map(json.loads, BUNDLED_REPORTS.read_text(encoding="utf-8").splitlines())
+}
 SPLITS = ("training", "validation-public", "validation-hidden", "testing")
 
 
@@ -37,13 +38,26 @@ def _tree_hashes(root: Path) -> dict[str, str]:
 
 def test_counts_per_split(demo_root: Path):
     summary = demo_summary(demo_root)
-    assert summary.reports == {"training": 836, "validation-public": 138, "validation-hidden": 54, "testing": 172}
-    assert summary.questions == {"training": 2507, "validation-public": 414, "validation-hidden": 162, "testing": 516}
+    assert summary.reports == {
+        "training": 836,
+        "validation-public": 138,
+        "validation-hidden": 54,
+        "testing": 172,
+    }
+    assert summary.questions == {
+        "training": 2507,
+        "validation-public": 414,
+        "validation-hidden": 162,
+        "testing": 516,
+    }
     assert sum(summary.reports.values()) == len(REPORTS) == 1200
     for split in SPLITS:
         loaded = load_flare(demo_root, split=split)
         assert loaded.size == summary.questions[split]
-        assert len({p for paths in loaded.dataset["image_paths"] for p in paths}) == 2 * summary.reports[split]
+        assert (
+            len({p for paths in loaded.dataset["image_paths"] for p in paths})
+            == 2 * summary.reports[split]
+        )
 
 
 def test_layout_and_file_names_follow_flare(demo_root: Path):
@@ -57,8 +71,14 @@ def test_layout_and_file_names_follow_flare(demo_root: Path):
         dataset_dir = demo_root / split / "Xray" / DATASET
         items = json.loads((dataset_dir / questions).read_text())
         first = items[0]
-        assert set(first) == {"TaskType", "Modality", "ImageName", "Question", "Split"} | ({"Answer"} if split != "testing" else set())
-        assert (first["TaskType"], first["Modality"], first["Split"]) == ("Report_Generation", "Xray", label)
+        assert set(first) == {"TaskType", "Modality", "ImageName", "Question", "Split"} | (
+            {"Answer"} if split != "testing" else set()
+        )
+        assert (first["TaskType"], first["Modality"], first["Split"]) == (
+            "Report_Generation",
+            "Xray",
+            label,
+        )
         uid = first["ImageName"][0].split("/")[1].rsplit("_", 1)[0]
         assert first["ImageName"] == [f"{images}/{uid}_frontal.png", f"{images}/{uid}_lateral.png"]
         assert demo_split(uid) == split
@@ -86,13 +106,17 @@ def test_every_answer_is_the_reports_own_text(demo_root: Path):
             else:
                 findings_sentences = split_sentences(report["findings"])
                 answer_sentences = split_sentences(entry["Answer"])
-                assert answer_sentences and all(s in findings_sentences for s in answer_sentences), (uid, entry["Answer"])
+                assert answer_sentences and all(
+                    s in findings_sentences for s in answer_sentences
+                ), (uid, entry["Answer"])
         assert max(per_report.values()) == QUESTIONS_PER_REPORT
 
 
 def test_metadata_lists_every_report_with_its_findings(demo_root: Path):
     dataset_dir = demo_root / "training" / "Xray" / DATASET
-    metadata = [json.loads(line) for line in (dataset_dir / "demo_metadata.jsonl").read_text().splitlines()]
+    metadata = [
+        json.loads(line) for line in (dataset_dir / "demo_metadata.jsonl").read_text().splitlines()
+    ]
     assert len(metadata) == demo_summary(demo_root).reports["training"]
     by_uid = {m["uid"]: m for m in metadata}
     cxr2 = by_uid["CXR2"]
@@ -110,14 +134,21 @@ def test_build_is_deterministic_and_cached(demo_root: Path, demo_cache: Path, tm
     assert again != demo_root
     assert _tree_hashes(again) == _tree_hashes(demo_root)
     for split in SPLITS:
-        assert load_flare(again, split=split).fingerprint == load_flare(demo_root, split=split).fingerprint
+        assert (
+            load_flare(again, split=split).fingerprint
+            == load_flare(demo_root, split=split).fingerprint
+        )
 
     marker = again / "training" / "Xray" / DATASET / "IU_XRay_questions_train.json"
     stamp = marker.stat().st_mtime_ns
-    assert build_demo(cache_dir=tmp_path) == again and marker.stat().st_mtime_ns == stamp  # found, not rebuilt
+    assert (
+        build_demo(cache_dir=tmp_path) == again and marker.stat().st_mtime_ns == stamp
+    )  # found, not rebuilt
 
 
-def test_an_incomplete_build_is_rebuilt(demo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_an_incomplete_build_is_rebuilt(
+    demo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     import shutil
 
     from rrg.data import demo
@@ -135,13 +166,19 @@ def test_an_incomplete_build_is_rebuilt(demo_root: Path, tmp_path: Path, monkeyp
 
     monkeypatch.setattr(demo, "write_demo", fake_write)
     assert build_demo(cache_dir=tmp_path) == copied
-    assert len(calls) == 1 and calls[0].parent.name.startswith(".") and "building" in calls[0].parent.name
+    assert (
+        len(calls) == 1
+        and calls[0].parent.name.startswith(".")
+        and "building" in calls[0].parent.name
+    )
     assert (copied / "testing" / "Xray" / DATASET / "imagesTs" / "CXR5_frontal.png").is_file()
     assert not list(demo_base(tmp_path).parent.glob(".*building*"))
     build_demo(cache_dir=tmp_path, force=True)
     assert len(calls) == 2
 
 
-def test_demo_root_resolves_through_the_cache(demo_cache: Path, demo_root: Path, monkeypatch: pytest.MonkeyPatch):
+def test_demo_root_resolves_through_the_cache(
+    demo_cache: Path, demo_root: Path, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setattr("rrg.paths.cache_dir", lambda: demo_cache)
     assert resolve_data_root("demo") == demo_root

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from rrg.data.findings import derive_findings, is_negated
 from rrg.paths import BUNDLED_REPORTS
 
@@ -26,7 +25,10 @@ NEGATED = [
 
 POSITIVE = [
     ("Cardiomegaly without superimposed acute disease noted.", {"heart": "enlarged"}),
-    ("Borderline enlargement of the cardiac silhouette without acute pulmonary disease.", {"heart": "borderline"}),
+    (
+        "Borderline enlargement of the cardiac silhouette without acute pulmonary disease.",
+        {"heart": "borderline"},
+    ),
     ("Heart size is upper limits of normal.", {"heart": "borderline"}),
     ("Emphysema, however no acute cardiopulmonary finding.", {"hyperinflation": True}),
     ("Hyperexpanded but clear lungs.", {"hyperinflation": True}),
@@ -41,10 +43,16 @@ POSITIVE = [
     ("Small left pleural effusion.", {"effusions": [{"side": "left", "size": "small"}]}),
     (
         "Left basilar consolidation and pleural effusions seen.",
-        {"effusions": [{"side": "left", "size": "small"}], "opacities": [{"side": "left", "zone": "lower"}]},
+        {
+            "effusions": [{"side": "left", "size": "small"}],
+            "opacities": [{"side": "left", "zone": "lower"}],
+        },
     ),
     ("Right upper lobe pneumonia.", {"opacities": [{"side": "right", "zone": "upper"}]}),
-    ("Stable calcified granuloma within the right upper lung.", {"nodules": [{"side": "right", "zone": "upper"}]}),
+    (
+        "Stable calcified granuloma within the right upper lung.",
+        {"nodules": [{"side": "right", "zone": "upper"}]},
+    ),
     ("Healed remote left 9th rib fracture.", {"fractures": ["left"]}),
     ("There are T-spine osteophytes.", {"degenerative_spine": True}),
     ("Midline sternotomy XXXX.", {"sternotomy": True}),
@@ -73,7 +81,9 @@ def test_negation_scope_ends_at_but_and_starts_at_the_cue():
     assert not is_negated(clause, clause.index("cardiomegaly"), clause.index("cardiomegaly") + 12)
     assert is_negated(clause, clause.index("edema"), len(clause))
     findings = derive_findings("No pleural effusion but there is a left lower lobe opacity.", None)
-    assert findings.effusions == [] and [(o.side, o.zone) for o in findings.opacities] == [("left", "lower")]
+    assert findings.effusions == [] and [(o.side, o.zone) for o in findings.opacities] == [
+        ("left", "lower")
+    ]
 
 
 def test_a_normal_report_is_normal_and_cxr2_has_borderline_heart_and_sternotomy():

@@ -8,9 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from rrg.data.findings import Effusion, LungLesion, ReportFindings
-from rrg.data.radiograph import HEART_CENTER, IMAGE_SIZE, LUNG_CENTER_X, ZONE_Y, render_frontal, render_lateral
+from rrg.data.radiograph import (
+    HEART_CENTER,
+    IMAGE_SIZE,
+    LUNG_CENTER_X,
+    ZONE_Y,
+    render_frontal,
+    render_lateral,
+)
 
 N = IMAGE_SIZE
 
@@ -26,7 +32,11 @@ def _box(img: np.ndarray, x0: float, x1: float, y0: float, y1: float) -> np.ndar
 def heart_width(img: np.ndarray) -> int:
     """Pixels in the bright run through the image centre on the heart's row (mean of 3 rows)."""
     widths = []
-    for row in (int(HEART_CENTER[1] * N) - 2, int(HEART_CENTER[1] * N), int(HEART_CENTER[1] * N) + 2):
+    for row in (
+        int(HEART_CENTER[1] * N) - 2,
+        int(HEART_CENTER[1] * N),
+        int(HEART_CENTER[1] * N) + 2,
+    ):
         bright = img[row] > 140
         left = right = int(HEART_CENTER[0] * N)
         while left > 0 and bright[left - 1]:
@@ -46,7 +56,9 @@ def test_shape_mode_and_determinism():
 
 
 def test_cardiomegaly_widens_the_heart_shadow():
-    normal, borderline, enlarged = (heart_width(_frontal(heart=h)) for h in ("normal", "borderline", "enlarged"))
+    normal, borderline, enlarged = (
+        heart_width(_frontal(heart=h)) for h in ("normal", "borderline", "enlarged")
+    )
     assert normal < borderline < enlarged
     # cardiothoracic ratio 0.42 vs 0.60 of a 0.75-wide thorax: about 50 vs 72 pixels
     assert 44 <= normal <= 56 and 66 <= enlarged <= 78
@@ -66,9 +78,13 @@ def test_effusion_whitens_its_own_lower_zone_only(side: str):
     effusion = _frontal(effusions=[Effusion(side=side, size="small")])
     large = _frontal(effusions=[Effusion(side=side, size="large")])
     assert costophrenic_zone(effusion, side) > costophrenic_zone(normal, side) + 40
-    assert costophrenic_zone(effusion, other) == pytest.approx(costophrenic_zone(normal, other), abs=2)
+    assert costophrenic_zone(effusion, other) == pytest.approx(
+        costophrenic_zone(normal, other), abs=2
+    )
     mid = (LUNG_CENTER_X[side] - 0.1, LUNG_CENTER_X[side] + 0.1, 0.45, 0.55)
-    assert _box(large, *mid).mean() > _box(effusion, *mid).mean() + 30  # a large effusion rises higher
+    assert (
+        _box(large, *mid).mean() > _box(effusion, *mid).mean() + 30
+    )  # a large effusion rises higher
 
 
 def test_opacity_and_nodule_add_density_in_their_zone():
@@ -112,21 +128,41 @@ def test_hyperinflation_lowers_and_flattens_the_diaphragm():
 def test_wires_clips_fracture_and_spine_are_bright_marks():
     normal = _frontal()
     metal = _frontal(sternotomy=True, surgical_clips=True)
-    assert (_box(metal, 0.47, 0.53, 0.22, 0.55) > 205).sum() > 20 > (_box(normal, 0.47, 0.53, 0.22, 0.55) > 205).sum()
-    assert (_box(metal, 0.22, 0.36, 0.85, 0.92) > 205).sum() > 5 > (_box(normal, 0.22, 0.36, 0.85, 0.92) > 205).sum()
+    assert (
+        (_box(metal, 0.47, 0.53, 0.22, 0.55) > 205).sum()
+        > 20
+        > (_box(normal, 0.47, 0.53, 0.22, 0.55) > 205).sum()
+    )
+    assert (
+        (_box(metal, 0.22, 0.36, 0.85, 0.92) > 205).sum()
+        > 5
+        > (_box(normal, 0.22, 0.36, 0.85, 0.92) > 205).sum()
+    )
     fracture = _frontal(fractures=["left"])
-    assert _box(fracture, 0.80, 0.86, 0.46, 0.55).max() > _box(normal, 0.80, 0.86, 0.46, 0.55).max() + 40
+    assert (
+        _box(fracture, 0.80, 0.86, 0.46, 0.55).max()
+        > _box(normal, 0.80, 0.86, 0.46, 0.55).max() + 40
+    )
     spine = _frontal(degenerative_spine=True)
-    assert _box(spine, 0.45, 0.55, 0.30, 0.62).mean() > _box(normal, 0.45, 0.55, 0.30, 0.62).mean() + 3
+    assert (
+        _box(spine, 0.45, 0.55, 0.30, 0.62).mean() > _box(normal, 0.45, 0.55, 0.30, 0.62).mean() + 3
+    )
 
 
 def test_lateral_view_carries_heart_size_and_posterior_fluid():
-    rng = lambda: np.random.default_rng(3)  # noqa: E731
+    rng = lambda: np.random.default_rng(3)
     normal = render_lateral(ReportFindings(), rng()).astype(float)
     enlarged = render_lateral(ReportFindings(heart="enlarged"), rng()).astype(float)
-    effusion = render_lateral(ReportFindings(effusions=[Effusion(side="left", size="large")]), rng()).astype(float)
-    assert (_box(enlarged, 0.2, 0.6, 0.5, 0.7) > 140).sum() > (_box(normal, 0.2, 0.6, 0.5, 0.7) > 140).sum() * 1.3
-    assert _box(effusion, 0.62, 0.78, 0.62, 0.72).mean() > _box(normal, 0.62, 0.78, 0.62, 0.72).mean() + 40
+    effusion = render_lateral(
+        ReportFindings(effusions=[Effusion(side="left", size="large")]), rng()
+    ).astype(float)
+    assert (_box(enlarged, 0.2, 0.6, 0.5, 0.7) > 140).sum() > (
+        _box(normal, 0.2, 0.6, 0.5, 0.7) > 140
+    ).sum() * 1.3
+    assert (
+        _box(effusion, 0.62, 0.78, 0.62, 0.72).mean()
+        > _box(normal, 0.62, 0.78, 0.62, 0.72).mean() + 40
+    )
 
 
 def _demo_images(demo_root: Path, predicate) -> list[np.ndarray]:
@@ -140,15 +176,29 @@ def _demo_images(demo_root: Path, predicate) -> list[np.ndarray]:
 
 
 def test_demo_reports_with_cardiomegaly_have_wider_hearts(demo_root: Path):
-    enlarged = [heart_width(img) for img in _demo_images(demo_root, lambda f: f["heart"] == "enlarged")]
-    normal = [heart_width(img) for img in _demo_images(demo_root, lambda f: f["heart"] == "normal" and not f["effusions"])]
+    enlarged = [
+        heart_width(img) for img in _demo_images(demo_root, lambda f: f["heart"] == "enlarged")
+    ]
+    normal = [
+        heart_width(img)
+        for img in _demo_images(demo_root, lambda f: f["heart"] == "normal" and not f["effusions"])
+    ]
     assert len(enlarged) >= 20 and len(normal) >= 300
     assert np.mean(enlarged) > np.mean(normal) + 15
     assert np.median(enlarged) > np.percentile(normal, 95)
 
 
 def test_demo_reports_with_left_effusion_have_a_whiter_left_base(demo_root: Path):
-    with_fluid = [costophrenic_zone(i, "left") for i in _demo_images(demo_root, lambda f: any(e["side"] == "left" for e in f["effusions"]))]
-    clear = [costophrenic_zone(i, "left") for i in _demo_images(demo_root, lambda f: f["heart"] == "normal" and not f["effusions"] and not f["opacities"])]
+    with_fluid = [
+        costophrenic_zone(i, "left")
+        for i in _demo_images(demo_root, lambda f: any(e["side"] == "left" for e in f["effusions"]))
+    ]
+    clear = [
+        costophrenic_zone(i, "left")
+        for i in _demo_images(
+            demo_root,
+            lambda f: f["heart"] == "normal" and not f["effusions"] and not f["opacities"],
+        )
+    ]
     assert len(with_fluid) >= 3 and len(clear) >= 300
     assert min(with_fluid) > np.percentile(clear, 99)

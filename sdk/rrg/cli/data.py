@@ -50,9 +50,18 @@ def demo(out: Path | None, force: bool) -> None:
 @click.option("--dataset", default="IU_XRay", show_default=True, help="Data set folder name.")
 @click.option("--split", default="training", show_default=True, help="Split folder name.")
 @click.option("--category", default="Xray", show_default=True, help="Category folder name.")
-@click.option("--limit", type=click.IntRange(min=0), default=None, help="Read only the first N usable samples.")
-@click.option("--show", type=click.IntRange(min=0), default=3, show_default=True, help="Samples to print.")
-def inspect(root: str, dataset: str, split: str, category: str, limit: int | None, show: int) -> None:
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Read only the first N usable samples.",
+)
+@click.option(
+    "--show", type=click.IntRange(min=0), default=3, show_default=True, help="Samples to print."
+)
+def inspect(
+    root: str, dataset: str, split: str, category: str, limit: int | None, show: int
+) -> None:
     """Read one split and report counts, a few samples and per-sample image problems.
 
     ROOT is an organized_dataset folder, or "demo". Exits with status 1 when any sample has a
@@ -66,14 +75,21 @@ def inspect(root: str, dataset: str, split: str, category: str, limit: int | Non
     from rrg.data.layout import resolve_data_root
 
     resolved = resolve_data_root(root, dataset=dataset, category=category)
-    loaded = load_flare(resolved, dataset=dataset, split=split, category=category, image_policy="skip", limit=limit)
+    loaded = load_flare(
+        resolved, dataset=dataset, split=split, category=category, image_policy="skip", limit=limit
+    )
     rows = loaded.dataset
     images = {path for paths in rows["image_paths"] for path in paths}
     answered = sum(answer is not None for answer in rows["answer"])
     click.echo(f"questions file: {loaded.questions_file}")
     click.echo(f"images folder:  {loaded.images_dir}")
-    click.echo(f"samples: {loaded.size} ({answered} with answers), images: {len(images)}, skipped: {len(loaded.skipped)}")
-    click.echo("task types: " + ", ".join(f"{name} {count}" for name, count in sorted(loaded.task_types.items())))
+    click.echo(
+        f"samples: {loaded.size} ({answered} with answers), images: {len(images)}, skipped: {len(loaded.skipped)}"
+    )
+    click.echo(
+        "task types: "
+        + ", ".join(f"{name} {count}" for name, count in sorted(loaded.task_types.items()))
+    )
     click.echo(f"fingerprint: {loaded.fingerprint}")
     for row in rows.select(range(min(show, loaded.size))):
         click.echo("")

@@ -9,4 +9,11 @@ from rrg.data.demo import build_demo
 from rrg.data.flare import REPORT_GENERATION, FlareSplit, load_flare, load_images
 from rrg.data.layout import resolve_data_root
 
-__all__ = ["REPORT_GENERATION", "FlareSplit", "build_demo", "load_flare", "load_images", "resolve_data_root"]
+__all__ = [
+    "REPORT_GENERATION",
+    "FlareSplit",
+    "build_demo",
+    "load_flare",
+    "load_images",
+    "resolve_data_root",
+]

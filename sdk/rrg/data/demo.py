@@ -21,8 +21,8 @@ Building is deterministic: the same inputs give the same bytes.
 from __future__ import annotations
 
 import hashlib
-import logging
 import json
+import logging
 import os
 import shutil
 import time
@@ -43,8 +43,18 @@ MODALITY = "Xray"
 TASK_TYPE = "Report_Generation"
 QUESTIONS_PER_REPORT = 3
 # Split of a report: the first 8 hex digits of sha256("rrg-demo-split:" + uid), modulo 100.
-SPLIT_BUCKETS = (("training", 68), ("validation-public", 80), ("validation-hidden", 84), ("testing", 100))
-SPLIT_LABELS = {"training": "train", "validation-public": "val", "validation-hidden": "val", "testing": "test"}
+SPLIT_BUCKETS = (
+    ("training", 68),
+    ("validation-public", 80),
+    ("validation-hidden", 84),
+    ("testing", 100),
+)
+SPLIT_LABELS = {
+    "training": "train",
+    "validation-public": "val",
+    "validation-hidden": "val",
+    "testing": "test",
+}
 MANIFEST = "demo_manifest.json"
 METADATA_FILE = "demo_metadata.jsonl"
 
@@ -71,7 +81,14 @@ def question_file_name(split: str) -> str:
 
 
 # Modules whose code decides the bytes of the demo set; their source is part of the version hash.
-_GENERATOR_MODULES = ("demo.py", "findings.py", "radiograph.py", "regions.py", "sentences.py", "layout.py")
+_GENERATOR_MODULES = (
+    "demo.py",
+    "findings.py",
+    "radiograph.py",
+    "regions.py",
+    "sentences.py",
+    "layout.py",
+)
 
 
 def demo_version() -> str:
@@ -130,9 +147,7 @@ def build_demo(cache_dir: str | Path | None = None, force: bool = False) -> Path
     if staging.exists():
         shutil.rmtree(staging)
     write_demo(staging / "organized_dataset")
-    if force and base.exists():
-        shutil.rmtree(base)
-    elif base.exists() and not _is_complete(base):
+    if force and base.exists() or base.exists() and not _is_complete(base):
         shutil.rmtree(base)
     try:
         staging.rename(base)
@@ -155,7 +170,9 @@ def write_demo(root: Path) -> DemoSummary:
     from rrg.data.radiograph import render_frontal, render_lateral
 
     started = time.perf_counter()
-    per_split: dict[str, dict[str, list]] = {name: {"items": [], "metadata": []} for name, _ in SPLIT_BUCKETS}
+    per_split: dict[str, dict[str, list]] = {
+        name: {"items": [], "metadata": []} for name, _ in SPLIT_BUCKETS
+    }
     files: list[str] = []
     for report in _read_reports():
         uid = report["uid"]
@@ -169,12 +186,16 @@ def write_demo(root: Path) -> DemoSummary:
         for view, render in (("frontal", render_frontal), ("lateral", render_lateral)):
             pixels = render(findings, np.random.default_rng(image_seed(uid, view)))
             file_name = f"{uid}_{view}.png"
-            Image.fromarray(pixels, mode="L").save(images_dir / file_name, format="PNG", compress_level=6)
+            Image.fromarray(pixels, mode="L").save(
+                images_dir / file_name, format="PNG", compress_level=6
+            )
             image_names.append(f"{layout.images_folder}/{file_name}")
             files.append(f"{split}/{CATEGORY}/{DATASET}/{layout.images_folder}/{file_name}")
 
         candidates = region_questions(report["findings"], report["impression"])
-        kept = sorted(candidates, key=lambda q: _hash_int(f"rrg-demo-question:{uid}:{q.region}"))[:QUESTIONS_PER_REPORT]
+        kept = sorted(candidates, key=lambda q: _hash_int(f"rrg-demo-question:{uid}:{q.region}"))[
+            :QUESTIONS_PER_REPORT
+        ]
         kept = [q for q in candidates if q in kept]  # back to the canonical region order
         for question in kept:
             item = {
@@ -203,11 +224,20 @@ def write_demo(root: Path) -> DemoSummary:
         dataset_dir = root / split / CATEGORY / DATASET
         dataset_dir.mkdir(parents=True, exist_ok=True)
         name = question_file_name(split)
-        (dataset_dir / name).write_text(json.dumps(content["items"], indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        (dataset_dir / METADATA_FILE).write_text(
-            "".join(json.dumps(m, ensure_ascii=False, sort_keys=True) + "\n" for m in content["metadata"]), encoding="utf-8"
+        (dataset_dir / name).write_text(
+            json.dumps(content["items"], indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
-        files += [f"{split}/{CATEGORY}/{DATASET}/{name}", f"{split}/{CATEGORY}/{DATASET}/{METADATA_FILE}"]
+        (dataset_dir / METADATA_FILE).write_text(
+            "".join(
+                json.dumps(m, ensure_ascii=False, sort_keys=True) + "\n"
+                for m in content["metadata"]
+            ),
+            encoding="utf-8",
+        )
+        files += [
+            f"{split}/{CATEGORY}/{DATASET}/{name}",
+            f"{split}/{CATEGORY}/{DATASET}/{METADATA_FILE}",
+        ]
         reports[split] = len(content["metadata"])
         questions[split] = len(content["items"])
     (root / "README.md").write_text(_README, encoding="utf-8")

@@ -61,7 +61,9 @@ class Effusion(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     side: Side = Field(description="Patient side: left or right.")
-    size: Literal["small", "large"] = Field(description="small (trace, small, minimal) or large (moderate, large).")
+    size: Literal["small", "large"] = Field(
+        description="small (trace, small, minimal) or large (moderate, large)."
+    )
 
 
 class ReportFindings(BaseModel):
@@ -72,14 +74,23 @@ class ReportFindings(BaseModel):
     heart: Literal["normal", "borderline", "enlarged"] = Field(
         default="normal", description="Heart size; sets the cardiothoracic ratio of the drawing."
     )
-    effusions: list[Effusion] = Field(default_factory=list, description="Pleural effusions, one per side at most.")
-    opacities: list[LungLesion] = Field(
-        default_factory=list, description="Opacity / consolidation / atelectasis / pneumonia / infiltrate patches."
+    effusions: list[Effusion] = Field(
+        default_factory=list, description="Pleural effusions, one per side at most."
     )
-    nodules: list[LungLesion] = Field(default_factory=list, description="Nodules, masses, granulomas.")
+    opacities: list[LungLesion] = Field(
+        default_factory=list,
+        description="Opacity / consolidation / atelectasis / pneumonia / infiltrate patches.",
+    )
+    nodules: list[LungLesion] = Field(
+        default_factory=list, description="Nodules, masses, granulomas."
+    )
     pneumothorax: list[Side] = Field(default_factory=list, description="Sides with a pneumothorax.")
-    fractures: list[Side] = Field(default_factory=list, description="Sides with a (rib or other) fracture.")
-    degenerative_spine: bool = Field(default=False, description="Spondylosis / osteophytes / degenerative spine.")
+    fractures: list[Side] = Field(
+        default_factory=list, description="Sides with a (rib or other) fracture."
+    )
+    degenerative_spine: bool = Field(
+        default=False, description="Spondylosis / osteophytes / degenerative spine."
+    )
     sternotomy: bool = Field(default=False, description="Median sternotomy wires (or CABG).")
     surgical_clips: bool = Field(default=False, description="Surgical clips anywhere.")
     hyperinflation: bool = Field(default=False, description="Hyperinflation, emphysema or COPD.")
@@ -97,14 +108,27 @@ class ReportFindings(BaseModel):
         """True when no abnormal attribute is set."""
         return (
             self.heart == "normal"
-            and not (self.effusions or self.opacities or self.nodules or self.pneumothorax or self.fractures)
-            and not (self.degenerative_spine or self.sternotomy or self.surgical_clips or self.hyperinflation)
+            and not (
+                self.effusions
+                or self.opacities
+                or self.nodules
+                or self.pneumothorax
+                or self.fractures
+            )
+            and not (
+                self.degenerative_spine
+                or self.sternotomy
+                or self.surgical_clips
+                or self.hyperinflation
+            )
         )
 
 
 # ---------------------------------------------------------------- clauses and negation
 
-_CLAUSE_BREAK = re.compile(r"[;:]|\b(?:but|however|although|though|whereas|while|except)\b", re.IGNORECASE)
+_CLAUSE_BREAK = re.compile(
+    r"[;:]|\b(?:but|however|although|though|whereas|while|except)\b", re.IGNORECASE
+)
 _PSEUDO_NEGATION = re.compile(r"\bno\s+(?:significant\s+|interval\s+)?change\b", re.IGNORECASE)
 _PRE_NEGATION = re.compile(
     r"\b(?:no|not|without|negative\s+for|free\s+of|absence\s+of|clear\s+of|resolution\s+of|resolved|nor"
@@ -150,22 +174,36 @@ _CARDIOMEGALY = re.compile(
     r"(?:is|are|remains|appears|is\s+again)?\s*(?:\w+\s+)?(?:enlarged|increased)\b",
     re.IGNORECASE,
 )
-_BORDERLINE = re.compile(r"\b(?:borderline|mild(?:ly)?|minimal(?:ly)?|slight(?:ly)?)\b", re.IGNORECASE)
-_UPPER_NORMAL = re.compile(r"\b(?:upper\s+limits?\s+of\s+normal|top(?:\s+|-)normal|borderline\s+(?:heart|cardiac)\s+size)\b", re.IGNORECASE)
+_BORDERLINE = re.compile(
+    r"\b(?:borderline|mild(?:ly)?|minimal(?:ly)?|slight(?:ly)?)\b", re.IGNORECASE
+)
+_UPPER_NORMAL = re.compile(
+    r"\b(?:upper\s+limits?\s+of\s+normal|top(?:\s+|-)normal|borderline\s+(?:heart|cardiac)\s+size)\b",
+    re.IGNORECASE,
+)
 _HEART_WORD = re.compile(r"\b(?:heart|cardi)", re.IGNORECASE)
-_EFFUSION = re.compile(r"\beffusions?\b|\bpleural\s+fluid\b|\bblunting\s+of\s+the\s+(?:\w+\s+)?costophrenic", re.IGNORECASE)
+_EFFUSION = re.compile(
+    r"\beffusions?\b|\bpleural\s+fluid\b|\bblunting\s+of\s+the\s+(?:\w+\s+)?costophrenic",
+    re.IGNORECASE,
+)
 _PERICARDIAL = re.compile(r"\bpericardial\s+effusion", re.IGNORECASE)
 _OPACITY = re.compile(
     r"\bopacit(?:y|ies)\b|\bconsolidat\w*|\batelecta\w*|\bpneumonias?\b|\binfiltrat\w*|\bair\s*space\s+disease\b",
     re.IGNORECASE,
 )
-_NODULE = re.compile(r"\bnodul(?:e|es|ar)\b|\bmass(?:es)?\b|\bgranulomas?\b|\bgranulomata\b", re.IGNORECASE)
+_NODULE = re.compile(
+    r"\bnodul(?:e|es|ar)\b|\bmass(?:es)?\b|\bgranulomas?\b|\bgranulomata\b", re.IGNORECASE
+)
 _PNEUMOTHORAX = re.compile(r"\bpneumothora(?:x|ces)\b", re.IGNORECASE)
 _FRACTURE = re.compile(r"\bfractur\w*", re.IGNORECASE)
 _SPONDYLOSIS = re.compile(r"\bspondylo\w*|\bosteophyt\w*|\bDJD\b", re.IGNORECASE)
 _DEGENERATIVE = re.compile(r"\bdegenerative\b", re.IGNORECASE)
-_SPINE_WORD = re.compile(r"\b(?:spine|spinal|vertebr\w*|thoracic|disc|disk|endplate\w*|lumbar)\b", re.IGNORECASE)
-_STERNOTOMY = re.compile(r"\bsternotomy\b|\bsternal\s+wires?\b|\bCABG\b|\bcoronary\s+artery\s+bypass", re.IGNORECASE)
+_SPINE_WORD = re.compile(
+    r"\b(?:spine|spinal|vertebr\w*|thoracic|disc|disk|endplate\w*|lumbar)\b", re.IGNORECASE
+)
+_STERNOTOMY = re.compile(
+    r"\bsternotomy\b|\bsternal\s+wires?\b|\bCABG\b|\bcoronary\s+artery\s+bypass", re.IGNORECASE
+)
 _CLIPS = re.compile(r"\bclips?\b", re.IGNORECASE)
 _HYPERINFLATION = re.compile(
     r"\bhyperinfla\w*|\bhyperexpan\w*|\boverinfla\w*|\bemphysem\w*|\bCOPD\b|\bchronic\s+obstructive"
@@ -177,12 +215,19 @@ _LEFT = re.compile(r"\bleft\b", re.IGNORECASE)
 _RIGHT = re.compile(r"\bright\b", re.IGNORECASE)
 _BOTH = re.compile(r"\b(?:bilateral(?:ly)?|both|bibasilar|bibasal)\b", re.IGNORECASE)
 # "left lateral decubitus film", "right lateral view": a projection, not a side of the finding.
-_VIEW_NAME = re.compile(r"\b(?:left|right)\s+lateral\s+(?:decubitus|view|film|projection)", re.IGNORECASE)
+_VIEW_NAME = re.compile(
+    r"\b(?:left|right)\s+lateral\s+(?:decubitus|view|film|projection)", re.IGNORECASE
+)
 _RETROCARDIAC = re.compile(r"\bretrocardiac\b", re.IGNORECASE)
 _ZONES: dict[str, re.Pattern[str]] = {
     "upper": re.compile(r"\b(?:upper|apex|apices|apical)\b", re.IGNORECASE),
-    "middle": re.compile(r"\b(?:middle\s+lobe|lingula\w*|mid|midlung|mid-lung|perihilar)\b", re.IGNORECASE),
-    "lower": re.compile(r"\b(?:lower|bases?|basilar|bibasilar|basal|bibasal|retrocardiac|infrahilar)\b", re.IGNORECASE),
+    "middle": re.compile(
+        r"\b(?:middle\s+lobe|lingula\w*|mid|midlung|mid-lung|perihilar)\b", re.IGNORECASE
+    ),
+    "lower": re.compile(
+        r"\b(?:lower|bases?|basilar|bibasilar|basal|bibasal|retrocardiac|infrahilar)\b",
+        re.IGNORECASE,
+    ),
 }
 _DIFFUSE = re.compile(r"\bdiffuse(?:ly)?\b", re.IGNORECASE)
 _LARGE = re.compile(r"\b(?:moderate|large|massive)\b", re.IGNORECASE)
@@ -213,7 +258,12 @@ def derive_findings(findings: str | None, impression: str | None) -> ReportFindi
     nodules: set[tuple[str, str]] = set()
     pneumothorax: set[str] = set()
     fractures: set[str] = set()
-    flags = {"degenerative_spine": False, "sternotomy": False, "surgical_clips": False, "hyperinflation": False}
+    flags = {
+        "degenerative_spine": False,
+        "sternotomy": False,
+        "surgical_clips": False,
+        "hyperinflation": False,
+    }
     evidence: dict[str, list[str]] = {}
 
     def note(name: str, sentence: str) -> None:
@@ -221,7 +271,9 @@ def derive_findings(findings: str | None, impression: str | None) -> ReportFindi
             evidence[name].append(sentence)
 
     rank = {"normal": 0, "borderline": 1, "enlarged": 2}
-    sentences = [s for section in (findings, impression) if section for s in split_sentences(section)]
+    sentences = [
+        s for section in (findings, impression) if section for s in split_sentences(section)
+    ]
     for sentence in sentences:
         for clause, _ in positive_mentions(_CARDIOMEGALY, sentence):
             level = "borderline" if _BORDERLINE.search(clause) else "enlarged"
@@ -275,8 +327,14 @@ def derive_findings(findings: str | None, impression: str | None) -> ReportFindi
     return ReportFindings(
         heart=heart,  # type: ignore[arg-type]
         effusions=[Effusion(side=s, size=effusions[s]) for s in sorted(effusions, key=order.get)],  # type: ignore[arg-type]
-        opacities=[LungLesion(side=s, zone=z) for s, z in sorted(opacities, key=lambda t: (order[t[0]], order[t[1]]))],  # type: ignore[arg-type]
-        nodules=[LungLesion(side=s, zone=z) for s, z in sorted(nodules, key=lambda t: (order[t[0]], order[t[1]]))],  # type: ignore[arg-type]
+        opacities=[
+            LungLesion(side=s, zone=z)
+            for s, z in sorted(opacities, key=lambda t: (order[t[0]], order[t[1]]))
+        ],  # type: ignore[arg-type]
+        nodules=[
+            LungLesion(side=s, zone=z)
+            for s, z in sorted(nodules, key=lambda t: (order[t[0]], order[t[1]]))
+        ],  # type: ignore[arg-type]
         pneumothorax=sorted(pneumothorax, key=order.get),  # type: ignore[arg-type]
         fractures=sorted(fractures, key=order.get),  # type: ignore[arg-type]
         evidence=evidence,

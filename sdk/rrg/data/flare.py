@@ -60,8 +60,19 @@ logger = logging.getLogger(__name__)
 ImagePolicy = Literal["fail", "skip"]
 REPORT_GENERATION = "Report_Generation"
 FINGERPRINT_VERSION = "rrg-flare-fingerprint-1"
-COLUMNS = ("sample_id", "dataset", "split", "task_type", "modality", "question", "answer", "image_paths")
-_SKIP_HINT = 'restore or replace the file, or read the split with image_policy="skip" to drop such samples'
+COLUMNS = (
+    "sample_id",
+    "dataset",
+    "split",
+    "task_type",
+    "modality",
+    "question",
+    "answer",
+    "image_paths",
+)
+_SKIP_HINT = (
+    'restore or replace the file, or read the split with image_policy="skip" to drop such samples'
+)
 
 
 class FlareItem(BaseModel):
@@ -71,10 +82,16 @@ class FlareItem(BaseModel):
 
     task_type: str = Field(alias="TaskType", description="Task type, e.g. Report_Generation.")
     modality: str = Field(alias="Modality", description="Imaging modality, e.g. Xray.")
-    image_name: str | list[str] = Field(alias="ImageName", description="One image name or a list of them.")
+    image_name: str | list[str] = Field(
+        alias="ImageName", description="One image name or a list of them."
+    )
     question: str = Field(alias="Question", description="The question put to the model.")
-    answer: Any = Field(default=None, alias="Answer", description="Reference answer; absent in unlabelled files.")
-    split: str | None = Field(default=None, alias="Split", description="Split label as written in the file.")
+    answer: Any = Field(
+        default=None, alias="Answer", description="Reference answer; absent in unlabelled files."
+    )
+    split: str | None = Field(
+        default=None, alias="Split", description="Split label as written in the file."
+    )
 
 
 @dataclass(frozen=True)
@@ -117,7 +134,9 @@ def _view_rank(name: str) -> int:
 def resolve_image(images_dir: Path, name: str, sample_id: str) -> Path:
     """The absolute path of image ``name`` inside ``images_dir``; an error if it would leave it."""
     if not name.strip():
-        raise InputError(f"{sample_id}: empty image name", hint="every ImageName entry must name a file")
+        raise InputError(
+            f"{sample_id}: empty image name", hint="every ImageName entry must name a file"
+        )
     posix = name.replace("\\", "/")
     if PurePosixPath(posix).is_absolute() or PureWindowsPath(name).drive:
         raise InputError(
@@ -158,7 +177,9 @@ def _check_image(path: Path) -> tuple[str | None, int, str]:
         with Image.open(io.BytesIO(data)) as image:
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        detail = str(exc).replace(" <_io.BytesIO object", "").split(" at 0x")[0] or type(exc).__name__
+        detail = (
+            str(exc).replace(" <_io.BytesIO object", "").split(" at 0x")[0] or type(exc).__name__
+        )
         return f"is not a readable image ({detail})", len(data), ""
     return None, len(data), hashlib.sha256(data).hexdigest()
 
@@ -177,11 +198,19 @@ def _read_items(location: SplitLocation) -> tuple[bytes, list[Any]]:
     try:
         items = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})", hint="a FLARE question file is one JSON list of objects") from None
+        raise InputError(
+            f"{path}: not valid JSON ({exc})",
+            hint="a FLARE question file is one JSON list of objects",
+        ) from None
     if not isinstance(items, list):
-        raise InputError(f"{path}: expected a JSON list of questions, found {type(items).__name__}", hint="a FLARE question file is one JSON list of objects")
+        raise InputError(
+            f"{path}: expected a JSON list of questions, found {type(items).__name__}",
+            hint="a FLARE question file is one JSON list of objects",
+        )
     if not items:
-        raise InputError(f"{path}: the question list is empty", hint="check that the file is the one you meant")
+        raise InputError(
+            f"{path}: the question list is empty", hint="check that the file is the one you meant"
+        )
     return raw, items
 
 
@@ -217,8 +246,16 @@ def load_flare(
     if image_policy not in ("fail", "skip"):
         raise RrgError(f"unknown image_policy {image_policy!r}", hint='use "fail" or "skip"')
     if limit is not None and limit < 0:
-        raise RrgError(f"limit must be 0 or more, got {limit}", hint="leave it unset to read every sample")
-    wanted = None if task_types is None else {task_type_key(t) for t in ([task_types] if isinstance(task_types, str) else task_types)}
+        raise RrgError(
+            f"limit must be 0 or more, got {limit}", hint="leave it unset to read every sample"
+        )
+    wanted = (
+        None
+        if task_types is None
+        else {
+            task_type_key(t) for t in ([task_types] if isinstance(task_types, str) else task_types)
+        }
+    )
     location = locate_split(root, dataset, split, category)
     raw, items = _read_items(location)
 
@@ -238,7 +275,10 @@ def load_flare(
             continue
         names = [item.image_name] if isinstance(item.image_name, str) else list(item.image_name)
         if not names:
-            raise InputError(f"{location.questions_file}: item {index} ({sample_id}): ImageName is an empty list", hint="list at least one image")
+            raise InputError(
+                f"{location.questions_file}: item {index} ({sample_id}): ImageName is an empty list",
+                hint="list at least one image",
+            )
         names = sorted(names, key=_view_rank)
         paths = [resolve_image(location.images_dir, name, sample_id) for name in names]
         problem = None
@@ -274,7 +314,10 @@ def load_flare(
         reasons = Counter(reason.split(" ", 2)[-1] for _, reason in skipped)
         logger.warning(
             "%s/%s: skipped %d samples with image problems (%s)",
-            dataset, location.split, len(skipped), "; ".join(f"{n}× {r}" for r, n in reasons.most_common()),
+            dataset,
+            location.split,
+            len(skipped),
+            "; ".join(f"{n}× {r}" for r, n in reasons.most_common()),
         )
 
     fingerprint = dataset_fingerprint(raw, rows["sample_id"], used_images)
@@ -285,7 +328,9 @@ def load_flare(
         }
     )
     table = datasets.table.InMemoryTable.from_pydict(rows, schema=features.arrow_schema)
-    data = datasets.Dataset(table, info=datasets.DatasetInfo(features=features), fingerprint=fingerprint)
+    data = datasets.Dataset(
+        table, info=datasets.DatasetInfo(features=features), fingerprint=fingerprint
+    )
     return FlareSplit(
         name=dataset,
         split=location.split,
@@ -298,7 +343,9 @@ def load_flare(
     )
 
 
-def dataset_fingerprint(question_bytes: bytes, sample_ids: list[str], images: dict[str, tuple[int, str]]) -> str:
+def dataset_fingerprint(
+    question_bytes: bytes, sample_ids: list[str], images: dict[str, tuple[int, str]]
+) -> str:
     """SHA-256 hex over the question file, the kept sample ids and the images (see module docstring)."""
     digest = hashlib.sha256()
     digest.update(FINGERPRINT_VERSION.encode() + b"\0")
@@ -320,7 +367,13 @@ def load_images(paths: Iterable[str | Path]) -> list[Image.Image]:
             with Image.open(path) as image:
                 images.append(image.convert("RGB"))
         except FileNotFoundError:
-            raise RrgError(f"image {path} is missing", hint="the data set changed after it was read; read it again") from None
+            raise RrgError(
+                f"image {path} is missing",
+                hint="the data set changed after it was read; read it again",
+            ) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise RrgError(f"image {path} is not a readable image ({exc})", hint="replace the file or drop the sample") from None
+            raise RrgError(
+                f"image {path} is not a readable image ({exc})",
+                hint="replace the file or drop the sample",
+            ) from None
     return images

@@ -88,7 +88,9 @@ def _found_hint(root: Path) -> str:
     return f"found: {shown}"
 
 
-def locate_split(root: str | Path, dataset: str, split: str, category: str = "Xray") -> SplitLocation:
+def locate_split(
+    root: str | Path, dataset: str, split: str, category: str = "Xray"
+) -> SplitLocation:
     """Find the question file and image folder of ``<root>/<split>/<category>/<dataset>``."""
     root = Path(root).expanduser()
     split = SPLIT_ALIASES.get(split, split)
@@ -97,14 +99,24 @@ def locate_split(root: str | Path, dataset: str, split: str, category: str = "Xr
     if not dataset_dir.is_dir():
         raise RrgError(f"{root}: no {split}/{category}/{dataset} folder", hint=_found_hint(root))
     questions_file = next(
-        (dataset_dir / f"{dataset}{suffix}" for suffix in layout.question_suffixes if (dataset_dir / f"{dataset}{suffix}").is_file()),
+        (
+            dataset_dir / f"{dataset}{suffix}"
+            for suffix in layout.question_suffixes
+            if (dataset_dir / f"{dataset}{suffix}").is_file()
+        ),
         None,
     )
     if questions_file is None:
-        candidates = sorted(p for p in dataset_dir.glob(f"{dataset}_questions*.json") if p.is_file())
+        candidates = sorted(
+            p for p in dataset_dir.glob(f"{dataset}_questions*.json") if p.is_file()
+        )
         expected = " or ".join(f"{dataset}{s}" for s in layout.question_suffixes)
         if len(candidates) != 1:
-            listing = ", ".join(p.name for p in candidates) or ", ".join(sorted(p.name for p in dataset_dir.iterdir())) or "nothing"
+            listing = (
+                ", ".join(p.name for p in candidates)
+                or ", ".join(sorted(p.name for p in dataset_dir.iterdir()))
+                or "nothing"
+            )
             raise RrgError(
                 f"{dataset_dir}: no question file {expected}"
                 + (" and several other question files" if candidates else ""),
@@ -112,12 +124,18 @@ def locate_split(root: str | Path, dataset: str, split: str, category: str = "Xr
             )
         questions_file = candidates[0]
     images_dir = next(
-        (dataset_dir / name for name in (layout.images_folder, "images") if (dataset_dir / name).is_dir()), None
+        (
+            dataset_dir / name
+            for name in (layout.images_folder, "images")
+            if (dataset_dir / name).is_dir()
+        ),
+        None,
     )
     if images_dir is None:
         raise RrgError(
             f"{dataset_dir}: no image folder {layout.images_folder}/",
-            hint="found: " + (", ".join(sorted(p.name for p in dataset_dir.iterdir())) or "nothing"),
+            hint="found: "
+            + (", ".join(sorted(p.name for p in dataset_dir.iterdir())) or "nothing"),
         )
     return SplitLocation(root, split, category, dataset, dataset_dir, questions_file, images_dir)
 
@@ -142,5 +160,8 @@ def resolve_data_root(root: str | Path, dataset: str = "IU_XRay", category: str 
     if (path / "organized_dataset").is_dir() and not any((path / s).is_dir() for s in SPLITS):
         path = path / "organized_dataset"
     if not any(entry.endswith(f"/{category}/{dataset}") for entry in find_datasets(path)):
-        raise RrgError(f"data.root: {path} has no {category}/{dataset} data set in any split", hint=_found_hint(path))
+        raise RrgError(
+            f"data.root: {path} has no {category}/{dataset} data set in any split",
+            hint=_found_hint(path),
+        )
     return path.resolve()

@@ -41,7 +41,15 @@ HYPERINFLATED_DOME_FALL = 0.025
 EFFUSION_LEVEL = {"small": 0.60, "large": 0.46}
 
 # Grey levels (0 black .. 1 white).
-AIR, SOFT_TISSUE, LUNG, HYPERINFLATED_LUNG, MEDIASTINUM, HEART, ABDOMEN = 0.04, 0.42, 0.13, 0.09, 0.62, 0.66, 0.52
+AIR, SOFT_TISSUE, LUNG, HYPERINFLATED_LUNG, MEDIASTINUM, HEART, ABDOMEN = (
+    0.04,
+    0.42,
+    0.13,
+    0.09,
+    0.62,
+    0.66,
+    0.52,
+)
 FLUID, METAL, NOISE_SIGMA = 0.60, 0.97, 0.018
 
 
@@ -95,7 +103,9 @@ def heart_half_width(findings: ReportFindings) -> float:
     return findings.cardiothoracic_ratio * THORAX_WIDTH / 2
 
 
-def render_frontal(findings: ReportFindings, rng: np.random.Generator, size: int = IMAGE_SIZE) -> np.ndarray:
+def render_frontal(
+    findings: ReportFindings, rng: np.random.Generator, size: int = IMAGE_SIZE
+) -> np.ndarray:
     """The PA view of ``findings`` as a ``size``×``size`` uint8 array."""
     c = _Canvas(size)
     np = c.np
@@ -110,13 +120,18 @@ def render_frontal(findings: ReportFindings, rng: np.random.Generator, size: int
         top = (HYPERINFLATED_DOME_TOP if hyper else DOME_TOP)[side]
         fall = HYPERINFLATED_DOME_FALL if hyper else DOME_FALL
         domes[side] = top + fall * ((x - cx) / rx) ** 2
-        hemithorax = c.ellipse(cx, LUNG_CENTER_Y + (0.04 if hyper else 0.0), rx, ry + (0.05 if hyper else 0.0))
+        hemithorax = c.ellipse(
+            cx, LUNG_CENTER_Y + (0.04 if hyper else 0.0), rx, ry + (0.05 if hyper else 0.0)
+        )
         lungs[side] = hemithorax & (y < domes[side])
         c.img[lungs[side]] = HYPERINFLATED_LUNG if hyper else LUNG
         c.img[hemithorax & (y >= domes[side])] = ABDOMEN
-    under_domes = (y >= np.minimum(domes["right"], domes["left"])) & c.ellipse(0.5, 0.57, 0.47, 0.52) & (y > 0.6)
+    under_domes = (
+        (y >= np.minimum(domes["right"], domes["left"]))
+        & c.ellipse(0.5, 0.57, 0.47, 0.52)
+        & (y > 0.6)
+    )
     c.img[under_domes & (c.img < ABDOMEN)] = ABDOMEN
-    lung_any = lungs["right"] | lungs["left"]
     clear = np.ones_like(c.img, dtype=bool)  # where lung markings may be drawn
 
     # Pleural effusion: fluid fills the hemithorax below a meniscus that rises laterally.
@@ -134,18 +149,27 @@ def render_frontal(findings: ReportFindings, rng: np.random.Generator, size: int
         collapsed = c.ellipse(cx + medial_shift, LUNG_CENTER_Y + 0.03, rx * 0.70, ry * 0.84)
         rim = lungs[side] & ~collapsed
         c.img[rim] = AIR
-        c.img[lungs[side] & c.ring(cx + medial_shift, LUNG_CENTER_Y + 0.03, rx * 0.70, ry * 0.84, 0.03)] = 0.32
+        c.img[
+            lungs[side]
+            & c.ring(cx + medial_shift, LUNG_CENTER_Y + 0.03, rx * 0.70, ry * 0.84, 0.03)
+        ] = 0.32
         clear &= ~rim
     for side, cx in LUNG_CENTER_X.items():
         hilum_x = 0.5 + (-0.10 if side == "right" else 0.10)
-        c.img += np.where(lungs[side] & clear, c.markings(hilum_x, 0.45, 0.32, 0.7 if side == "left" else 0.0), 0.0)
+        c.img += np.where(
+            lungs[side] & clear,
+            c.markings(hilum_x, 0.45, 0.32, 0.7 if side == "left" else 0.0),
+            0.0,
+        )
 
     # Mediastinum, aortic knob, heart, spine.
     c.img[(np.abs(x - 0.5) < 0.062) & (y > 0.06) & (y < 0.66)] = MEDIASTINUM
     c.img[c.ellipse(0.555, 0.27, 0.04, 0.035)] = MEDIASTINUM
     half_width = heart_half_width(findings)
     height = HEART_HEIGHT * (1.0 + 0.6 * (findings.cardiothoracic_ratio - 0.42))
-    heart = c.ellipse(HEART_CENTER[0], HEART_CENTER[1], half_width, height) & (y < np.maximum(domes["left"], domes["right"]) + 0.02)
+    heart = c.ellipse(HEART_CENTER[0], HEART_CENTER[1], half_width, height) & (
+        y < np.maximum(domes["left"], domes["right"]) + 0.02
+    )
     c.img[heart] = HEART
     spine = np.abs(x - 0.5) < 0.028
     c.img += np.where(spine & (y > 0.04), 0.10, 0.0)
@@ -162,7 +186,9 @@ def render_frontal(findings: ReportFindings, rng: np.random.Generator, size: int
     # Parenchymal findings (drawn over ribs so they read as density in the lung).
     for lesion in findings.opacities:
         cx = LUNG_CENTER_X[lesion.side]
-        c.img += np.where(lungs[lesion.side], 0.34 * c.blob(cx, ZONE_Y[lesion.zone], 0.06, 0.05), 0.0)
+        c.img += np.where(
+            lungs[lesion.side], 0.34 * c.blob(cx, ZONE_Y[lesion.zone], 0.06, 0.05), 0.0
+        )
     for lesion in findings.nodules:
         cx = LUNG_CENTER_X[lesion.side] + (-0.05 if lesion.side == "right" else 0.05)
         c.img[c.ellipse(cx, ZONE_Y[lesion.zone] - 0.03, 0.022, 0.022)] = 0.74
@@ -178,7 +204,9 @@ def render_frontal(findings: ReportFindings, rng: np.random.Generator, size: int
         for level in range(5, 11):
             yy = 0.04 + 0.055 * level
             for sign in (-1, 1):
-                c.img[c.segment(0.5 + sign * 0.026, yy, 0.5 + sign * 0.045, yy + 0.008, 0.006)] = 0.85
+                c.img[c.segment(0.5 + sign * 0.026, yy, 0.5 + sign * 0.045, yy + 0.008, 0.006)] = (
+                    0.85
+                )
     if findings.sternotomy:
         for k in range(5):
             c.img[c.ring(0.5, 0.26 + 0.065 * k, 0.02, 0.011, 0.3)] = METAL
@@ -196,7 +224,9 @@ LATERAL_DOME = {"top": 0.69, "fall": 0.13, "hyper_top": 0.79, "hyper_fall": 0.03
 LATERAL_EFFUSION_LEVEL = {"small": 0.66, "large": 0.52}
 
 
-def render_lateral(findings: ReportFindings, rng: np.random.Generator, size: int = IMAGE_SIZE) -> np.ndarray:
+def render_lateral(
+    findings: ReportFindings, rng: np.random.Generator, size: int = IMAGE_SIZE
+) -> np.ndarray:
     """The lateral view of ``findings`` (anterior to the left) as a ``size``×``size`` uint8 array."""
     c = _Canvas(size)
     np = c.np
@@ -208,7 +238,12 @@ def render_lateral(findings: ReportFindings, rng: np.random.Generator, size: int
     top = LATERAL_DOME["hyper_top" if hyper else "top"]
     fall = LATERAL_DOME["hyper_fall" if hyper else "fall"]
     dome = top + fall * ((x - 0.40) / 0.35) ** 2  # lowest posteriorly: the posterior recess
-    field = c.ellipse(lx - (0.02 if hyper else 0.0), ly + (0.03 if hyper else 0.0), lrx + (0.03 if hyper else 0.0), lry + (0.04 if hyper else 0.0))
+    field = c.ellipse(
+        lx - (0.02 if hyper else 0.0),
+        ly + (0.03 if hyper else 0.0),
+        lrx + (0.03 if hyper else 0.0),
+        lry + (0.04 if hyper else 0.0),
+    )
     lung = field & (y < dome)
     c.img[lung] = HYPERINFLATED_LUNG if hyper else LUNG
     c.img[body & (y >= dome) & (y > 0.55)] = ABDOMEN
@@ -230,7 +265,16 @@ def render_lateral(findings: ReportFindings, rng: np.random.Generator, size: int
     c.img[c.segment(0.50, 0.03, 0.53, 0.36, 0.016)] = 0.2
     c.img[lung & c.ring(0.53, 0.30, 0.075, 0.06, 0.22)] = 0.50
     ratio = findings.cardiothoracic_ratio / 0.42
-    heart = c.ellipse(LATERAL_HEART_CENTER[0] + 0.03 * (ratio - 1.0), LATERAL_HEART_CENTER[1], 0.12 * ratio, 0.13 * (1 + 0.5 * (ratio - 1))) & (y < dome + 0.02) & body
+    heart = (
+        c.ellipse(
+            LATERAL_HEART_CENTER[0] + 0.03 * (ratio - 1.0),
+            LATERAL_HEART_CENTER[1],
+            0.12 * ratio,
+            0.13 * (1 + 0.5 * (ratio - 1)),
+        )
+        & (y < dome + 0.02)
+        & body
+    )
     c.img[heart] = HEART
     c.img[c.segment(0.20, 0.17, 0.235, 0.62, 0.011)] = 0.70
     for level in range(14):
