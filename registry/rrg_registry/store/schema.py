@@ -51,11 +51,30 @@ def current_revision(engine: sa.Engine) -> str | None:
 
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
-    """Migrate the database to ``revision`` (default: the newest) in one transaction."""
+    """Migrate the database to ``revision`` (default: the newest).
+
+    On SQLite, batch migrations copy a table and drop the original, which the tables referring to
+    it would block; foreign keys are therefore off while migrating (SQLite's documented procedure
+    for schema changes), and ``PRAGMA foreign_key_check`` must come back empty afterwards.
+    """
     from alembic import command
 
-    with engine.begin() as connection:
-        command.upgrade(alembic_config(connection), revision)
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                command.upgrade(alembic_config(connection), revision)
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(f"migration to {revision} left broken foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+                connection.commit()
 
 
 def _has_registry_tables(engine: sa.Engine) -> bool:

@@ -689,7 +689,7 @@ class SqlStore:
                 value = sorted_metric.c.value
                 first = (
                     base.join(sorted_metric, sa.and_(sorted_metric.c.run_id == _RUNS.c.id, sorted_metric.c.name == sort.key))
-                    .order_by(value.desc() if sort.descending else value.asc(), _RUNS.c.id)
+                    .order_by(value.desc() if sort.descending else value.asc(), _RUNS.c.created_at.desc(), _RUNS.c.id)
                 )
                 if limit is not None:
                     first = first.limit(limit)
@@ -706,7 +706,7 @@ class SqlStore:
                 order = [column.desc() if sort.descending else column.asc()]
                 if sort.key == "recipe":
                     order.append(_RECIPES.c.version.desc() if sort.descending else _RECIPES.c.version.asc())
-                query = base.order_by(*order, _RUNS.c.id)
+                query = base.order_by(*order, _RUNS.c.created_at.desc(), _RUNS.c.id)
                 if limit is not None:
                     query = query.limit(limit)
                 ids = list(session.scalars(query))
