@@ -79,12 +79,16 @@ def completion_text(completion: Any) -> str:
         texts = []
         for message in completion:
             if not isinstance(message, dict):
-                raise TypeError(f"a conversational completion holds message dicts, got {type(message).__name__}")
+                raise TypeError(
+                    f"a conversational completion holds message dicts, got {type(message).__name__}"
+                )
             if message.get("role", "assistant") != "assistant":
                 continue
             texts.append(_content_text(message.get("content", "")))
         return "\n".join(texts)
-    raise TypeError(f"a completion is a string or a list of messages, got {type(completion).__name__}")
+    raise TypeError(
+        f"a completion is a string or a list of messages, got {type(completion).__name__}"
+    )
 
 
 def _content_text(content: Any) -> str:
@@ -101,7 +105,9 @@ def _content_text(content: Any) -> str:
     raise TypeError(f"message content is a string or a list of parts, got {type(content).__name__}")
 
 
-def reference_texts(n: int, reference: Sequence[Any] | None = None, answer: Sequence[Any] | None = None) -> list[str]:
+def reference_texts(
+    n: int, reference: Sequence[Any] | None = None, answer: Sequence[Any] | None = None
+) -> list[str]:
     """The reference column (``reference``, else ``answer``) as ``n`` strings."""
     column = reference if reference is not None else answer
     if column is None:
@@ -229,7 +235,10 @@ def clinical_reward(
     [0.6]
     """
     texts = [completion_text(c) for c in completions]
-    return [float(v) for v in _resolve_clinical(scorer)(texts, reference_texts(len(texts), reference, answer))]
+    return [
+        float(v)
+        for v in _resolve_clinical(scorer)(texts, reference_texts(len(texts), reference, answer))
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -286,7 +295,10 @@ def composite_reward(
     terms = {
         "clinical": clinical_reward(texts, refs, scorer=clinical_scorer),
         "format": format_reward(
-            texts, max_chars=checks.max_chars, think_tags=checks.think_tags, code_fences=checks.code_fences
+            texts,
+            max_chars=checks.max_chars,
+            think_tags=checks.think_tags,
+            code_fences=checks.code_fences,
         ),
         "rouge": rouge_reward(texts, refs),
     }
@@ -301,8 +313,8 @@ def composite_reward(
 class RewardFunctions:
     """Reward functions and weights to hand to TRL::
 
-        rf = build_reward_functions()
-        GRPOTrainer(..., reward_funcs=rf.functions, args=GRPOConfig(..., reward_weights=rf.weights))
+    rf = build_reward_functions()
+    GRPOTrainer(..., reward_funcs=rf.functions, args=GRPOConfig(..., reward_weights=rf.weights))
     """
 
     functions: list[RewardFunction]
@@ -329,7 +341,11 @@ def build_reward_functions(
     """
     checks = FormatChecks(think_tags=think_tags, code_fences=code_fences, max_chars=max_chars)
     scorer = _resolve_clinical(clinical_scorer)
-    name = clinical_scorer if isinstance(clinical_scorer, str) else getattr(scorer, "__name__", "custom")
+    name = (
+        clinical_scorer
+        if isinstance(clinical_scorer, str)
+        else getattr(scorer, "__name__", "custom")
+    )
 
     if separate_terms:
         if clip is not None:
@@ -345,7 +361,10 @@ def build_reward_functions(
 
         def format_term(completions: Sequence[Any], **kwargs: Any) -> list[float]:
             return format_reward(
-                completions, max_chars=checks.max_chars, think_tags=checks.think_tags, code_fences=checks.code_fences
+                completions,
+                max_chars=checks.max_chars,
+                think_tags=checks.think_tags,
+                code_fences=checks.code_fences,
             )
 
         def rouge_term(completions: Sequence[Any], **kwargs: Any) -> list[float]:
@@ -358,7 +377,12 @@ def build_reward_functions(
 
     def grpo_reward(completions: Sequence[Any], **kwargs: Any) -> list[float]:
         result = composite_reward(
-            completions, weights=weights, clinical_scorer=scorer, clip=clip, checks=checks, **_columns(kwargs)
+            completions,
+            weights=weights,
+            clinical_scorer=scorer,
+            clip=clip,
+            checks=checks,
+            **_columns(kwargs),
         )
         log_metric = kwargs.get("log_metric")
         if callable(log_metric) and result.rewards:
@@ -376,7 +400,11 @@ def _columns(kwargs: dict[str, Any]) -> dict[str, Any]:
 def _reachable_range(weights: RewardWeights, checks: FormatChecks) -> tuple[float, float]:
     """Lowest and highest possible weighted sums (clinical and rouge in [0, 1], format in
     [1 - number of checks, 1])."""
-    ranges = [(weights.clinical, 0.0, 1.0), (weights.format, 1.0 - checks.count(), 1.0), (weights.rouge, 0.0, 1.0)]
+    ranges = [
+        (weights.clinical, 0.0, 1.0),
+        (weights.format, 1.0 - checks.count(), 1.0),
+        (weights.rouge, 0.0, 1.0),
+    ]
     low = sum(min(w * a, w * b) for w, a, b in ranges)
     high = sum(max(w * a, w * b) for w, a, b in ranges)
     return low, high

@@ -27,14 +27,28 @@ def _table_rows(evaluation: Any) -> list[dict[str, Any]]:
     for name in evaluation.metrics:
         summary = evaluation.summary
         if name == "green_flare":
-            rows.append({"metric": name, "value": summary[name], "about": "overall: weighted sum of the components"})
-            for key, weight in COMPONENT_WEIGHTS.items():
-                rows.append({"metric": f"  {key}", "value": summary[key], "about": f"weight {weight:.2f}"})
             rows.append(
-                {"metric": "  severity_correlation", "value": summary["severity_correlation"], "about": "not in overall"}
+                {
+                    "metric": name,
+                    "value": summary[name],
+                    "about": "overall: weighted sum of the components",
+                }
+            )
+            for key, weight in COMPONENT_WEIGHTS.items():
+                rows.append(
+                    {"metric": f"  {key}", "value": summary[key], "about": f"weight {weight:.2f}"}
+                )
+            rows.append(
+                {
+                    "metric": "  severity_correlation",
+                    "value": summary["severity_correlation"],
+                    "about": "not in overall",
+                }
             )
         elif name in summary:
-            rows.append({"metric": name, "value": summary[name], "about": METRICS[name].description})
+            rows.append(
+                {"metric": name, "value": summary[name], "about": METRICS[name].description}
+            )
     return rows
 
 

@@ -30,7 +30,7 @@ MAX_ORDER = 4
 class _NgramCounts:
     """Lower-cased whitespace tokens of one text and their n-gram counts for n = 1..4."""
 
-    __slots__ = ("length", "counts")
+    __slots__ = ("counts", "length")
 
     def __init__(self, text: str, max_order: int) -> None:
         tokens = text.lower().split()
@@ -48,7 +48,9 @@ def _check_lengths(predictions: Sequence[str], references: Sequence[str]) -> Non
         )
 
 
-def bleu4_flare(predictions: Sequence[str], references: Sequence[str], max_order: int = MAX_ORDER) -> float:
+def bleu4_flare(
+    predictions: Sequence[str], references: Sequence[str], max_order: int = MAX_ORDER
+) -> float:
     """The FLARE baselines' BLEU (``calculate_bleu_score``), reproduced exactly.
 
     For each order n: the mean over pairs of (clipped n-gram matches / prediction n-grams), 0.0
@@ -88,7 +90,9 @@ def bleu4_flare(predictions: Sequence[str], references: Sequence[str], max_order
                 per_sample.append(0.0)
                 continue
             ref_ngrams = ref.counts[n]
-            overlap = sum(min(c, ref_ngrams[g]) for g, c in pred_ngrams.items() if g in ref_ngrams)
+            overlap = sum(
+                min(pred_ngrams[g], ref_ngrams[g]) for g in pred_ngrams.keys() & ref_ngrams.keys()
+            )
             per_sample.append(overlap / (pred.length - n))
         mean = float(np.mean(np.array(per_sample, dtype=np.float64))) if per_sample else 0.0
         if mean > 0:
@@ -100,7 +104,9 @@ def bleu4_flare(predictions: Sequence[str], references: Sequence[str], max_order
     return brevity_penalty * math.exp(sum(log_precisions) / len(log_precisions))
 
 
-def bleu4_with_signature(predictions: Sequence[str], references: Sequence[str]) -> tuple[float, str]:
+def bleu4_with_signature(
+    predictions: Sequence[str], references: Sequence[str]
+) -> tuple[float, str]:
     """:func:`bleu4` and sacreBLEU's signature string (version, tokeniser, smoothing, case)."""
     from sacrebleu.metrics import BLEU
 

@@ -75,15 +75,12 @@ def ce(predictions: Sequence[str], references: Sequence[str]) -> float:
         )
     if not predictions:
         return 0.0
-    cache: dict[str, str] = {}
-
-    def category(text: str) -> str:
-        found = cache.get(text)
-        if found is None:
-            found = cache[text] = ce_category(text)
-        return found
-
+    categories = {text: ce_category(text) for text in {*predictions, *references}}
     total = 0.0
     for p, r in zip(predictions, references):
-        total += _agreement(category(p), category(r))
+        cp, cr = categories[p], categories[r]
+        if cp == cr:
+            total += 1.0
+        elif cp in _SEVERE and cr in _SEVERE:
+            total += 0.5
     return total / len(predictions)

@@ -35,8 +35,8 @@ from typing import Any, NamedTuple
 __all__ = [
     "COMPONENTS",
     "COMPONENT_WEIGHTS",
-    "SCORE_KEYS",
     "ENTITY_TYPES",
+    "SCORE_KEYS",
     "EntityDetails",
     "GreenFlareResult",
     "GreenFlareScorer",
@@ -63,16 +63,36 @@ class EntityType(NamedTuple):
 
 
 ENTITY_TYPES: tuple[EntityType, ...] = (
-    EntityType("normal", 0, 1.0, ("normal", "unremarkable", "no abnormality", "clear", "no acute findings")),
-    EntityType("opacity", 2, 0.8, ("opacity", "opacities", "opacification", "density", "densities")),
-    EntityType("consolidation", 3, 0.9, ("consolidation", "consolidations", "consolidated", "airspace disease")),
+    EntityType(
+        "normal", 0, 1.0, ("normal", "unremarkable", "no abnormality", "clear", "no acute findings")
+    ),
+    EntityType(
+        "opacity", 2, 0.8, ("opacity", "opacities", "opacification", "density", "densities")
+    ),
+    EntityType(
+        "consolidation",
+        3,
+        0.9,
+        ("consolidation", "consolidations", "consolidated", "airspace disease"),
+    ),
     EntityType("effusion", 2, 0.8, ("effusion", "effusions", "fluid", "pleural fluid")),
-    EntityType("pneumothorax", 4, 1.0, ("pneumothorax", "pneumothoraces", "collapsed lung", "air leak")),
+    EntityType(
+        "pneumothorax", 4, 1.0, ("pneumothorax", "pneumothoraces", "collapsed lung", "air leak")
+    ),
     EntityType("nodule", 3, 0.9, ("nodule", "nodules", "mass", "lesion", "tumor", "neoplasm")),
     EntityType("fracture", 3, 0.9, ("fracture", "fractures", "fractured", "break", "broken")),
-    EntityType("cardiomegaly", 2, 0.7, ("cardiomegaly", "enlarged heart", "cardiac enlargement", "heart enlargement")),
-    EntityType("edema", 2, 0.8, ("edema", "edematous", "swelling", "pulmonary edema", "interstitial edema")),
-    EntityType("infiltrate", 2, 0.7, ("infiltrate", "infiltrates", "infiltration", "interstitial markings")),
+    EntityType(
+        "cardiomegaly",
+        2,
+        0.7,
+        ("cardiomegaly", "enlarged heart", "cardiac enlargement", "heart enlargement"),
+    ),
+    EntityType(
+        "edema", 2, 0.8, ("edema", "edematous", "swelling", "pulmonary edema", "interstitial edema")
+    ),
+    EntityType(
+        "infiltrate", 2, 0.7, ("infiltrate", "infiltrates", "infiltration", "interstitial markings")
+    ),
     EntityType("atelectasis", 2, 0.7, ("atelectasis", "atelectatic", "collapse", "volume loss")),
     EntityType("pneumonia", 3, 0.9, ("pneumonia", "pneumonic", "infection", "infectious process")),
 )
@@ -122,7 +142,13 @@ NEGATION_CUES: tuple[str, ...] = (
     "ruled out", "no evidence", "no signs",
 )  # fmt: skip
 
-SECTION_WORDS: tuple[str, ...] = ("findings", "impression", "comparison", "technique", "recommendation")
+SECTION_WORDS: tuple[str, ...] = (
+    "findings",
+    "impression",
+    "comparison",
+    "technique",
+    "recommendation",
+)
 
 COMPONENT_WEIGHTS: dict[str, float] = {
     "entity_matching": 0.30,
@@ -464,14 +490,12 @@ def _score_analyses(gen: TextAnalysis, ref: TextAnalysis) -> GreenFlareResult:
                     s += 0.1 * _size_similarity(r.size_value, g.size_value)
                 elif not r_size and not g.size:
                     s += 0.1
-                if s > best:
-                    best = s
+                best = max(best, s)
                 t = 0.0
                 if same_neg:
                     t += 0.6
                 t += 0.4 * max(0, 1 - unc_diff * 2)
-                if t > best_neg:
-                    best_neg = t
+                best_neg = max(best_neg, t)
             total += best * weight
             wsum += weight
             neg_total += best_neg
@@ -482,8 +506,7 @@ def _score_analyses(gen: TextAnalysis, ref: TextAnalysis) -> GreenFlareResult:
                 for g in gen_mentions:
                     if g.size:
                         v = _size_similarity(r.size_value, g.size_value)
-                        if v > best_size:
-                            best_size = v
+                        best_size = max(best_size, v)
                 meas_total += best_size
                 meas_count += 1
             # 6. clinical significance (exact term captured)
@@ -612,7 +635,9 @@ def aggregate(results: Sequence[GreenFlareResult | None]) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     for key in SCORE_KEYS:
-        values = np.array([0.0 if r is None else getattr(r, key) for r in results], dtype=np.float64)
+        values = np.array(
+            [0.0 if r is None else getattr(r, key) for r in results], dtype=np.float64
+        )
         if values.size:
             out[f"{key}_mean"] = float(np.mean(values))
             out[f"{key}_std"] = float(np.std(values))

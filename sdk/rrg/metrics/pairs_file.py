@@ -42,7 +42,9 @@ def read_pairs(path: str | Path) -> list[ReportPair]:
     except FileNotFoundError:
         raise InputError(f"{path}: no such file", hint="check the path") from None
     except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, expected a JSON Lines file", hint=_FORMAT_HINT) from None
+        raise InputError(
+            f"{path}: is a directory, expected a JSON Lines file", hint=_FORMAT_HINT
+        ) from None
 
     pairs: list[ReportPair] = []
     for number, line_bytes in enumerate(raw.splitlines(), start=1):
@@ -50,15 +52,21 @@ def read_pairs(path: str | Path) -> list[ReportPair]:
         try:
             line = line_bytes.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise InputError(f"{where}: not UTF-8 text (byte {err.start + 1})", hint=_FORMAT_HINT) from None
+            raise InputError(
+                f"{where}: not UTF-8 text (byte {err.start + 1})", hint=_FORMAT_HINT
+            ) from None
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
-            raise InputError(f"{where}: not valid JSON ({err.msg}, column {err.colno})", hint=_FORMAT_HINT) from None
+            raise InputError(
+                f"{where}: not valid JSON ({err.msg}, column {err.colno})", hint=_FORMAT_HINT
+            ) from None
         if not isinstance(record, dict):
-            raise InputError(f"{where}: expected a JSON object, got {_type_name(record)}", hint=_FORMAT_HINT)
+            raise InputError(
+                f"{where}: expected a JSON object, got {_type_name(record)}", hint=_FORMAT_HINT
+            )
         for key in ("prediction", "reference"):
             if key not in record:
                 raise InputError(f"{where}: missing field {key!r}", hint=_FORMAT_HINT)

@@ -97,7 +97,9 @@ def f1_from_annotations(
     return float(compute_reward(hypothesis, reference, reward_level))
 
 
-def locate_radgraph_model(model_type: str = "radgraph-xl", model_cache_dir: Path | None = None) -> Path:
+def locate_radgraph_model(
+    model_type: str = "radgraph-xl", model_cache_dir: Path | None = None
+) -> Path:
     """The folder of the extracted RadGraph model ``model_type``, without touching the network.
 
     Looks for the extracted model (``config.json`` and ``weights.th``) in
@@ -106,7 +108,9 @@ def locate_radgraph_model(model_type: str = "radgraph-xl", model_cache_dir: Path
     as the package would. ``model_cache_dir`` defaults to :func:`radgraph_cache_dir`.
     """
     if model_type not in RADGRAPH_ARCHIVES:
-        raise ValueError(f"model_type must be one of {tuple(RADGRAPH_ARCHIVES)}, got {model_type!r}")
+        raise ValueError(
+            f"model_type must be one of {tuple(RADGRAPH_ARCHIVES)}, got {model_type!r}"
+        )
     cache = Path(model_cache_dir) if model_cache_dir is not None else radgraph_cache_dir()
     model_dir = cache / model_type
     if (model_dir / "config.json").is_file() and (model_dir / "weights.th").is_file():
@@ -182,7 +186,9 @@ class RadGraphF1:
         annotator: Annotator | None = None,
     ) -> None:
         if model_type not in RADGRAPH_ARCHIVES:
-            raise ValueError(f"model_type must be one of {tuple(RADGRAPH_ARCHIVES)}, got {model_type!r}")
+            raise ValueError(
+                f"model_type must be one of {tuple(RADGRAPH_ARCHIVES)}, got {model_type!r}"
+            )
         if reward_level not in REWARD_LEVELS:
             raise ValueError(f"reward_level must be one of {REWARD_LEVELS}, got {reward_level!r}")
         self.model_type = model_type
@@ -202,7 +208,8 @@ class RadGraphF1:
             from radgraph import RadGraph
         except ImportError:
             raise MissingDependencyError(
-                "radgraph_f1 needs the 'radgraph' package, which is not installed", hint=_INSTALL_HINT
+                "radgraph_f1 needs the 'radgraph' package, which is not installed",
+                hint=_INSTALL_HINT,
             ) from None
         with contextlib.redirect_stdout(sys.stderr):  # the package prints its device to stdout
             return RadGraph(model_type=self.model_type, model_cache_dir=str(model_dir.parent))
@@ -222,10 +229,14 @@ class RadGraphF1:
             raise ValueError(
                 f"{len(predictions)} predictions but {len(references)} references; they must pair up"
             )
-        distinct = list(dict.fromkeys(t for p, r in zip(predictions, references) if p and r for t in (p, r)))
+        distinct = list(
+            dict.fromkeys(t for p, r in zip(predictions, references) if p and r for t in (p, r))
+        )
         annotation_of = dict(zip(distinct, self.annotate(distinct)))
         return [
-            f1_from_annotations(annotation_of[p], annotation_of[r], self.reward_level) if p and r else 0.0
+            f1_from_annotations(annotation_of[p], annotation_of[r], self.reward_level)
+            if p and r
+            else 0.0
             for p, r in zip(predictions, references)
         ]
 

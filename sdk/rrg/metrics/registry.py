@@ -86,7 +86,8 @@ def _bleu4(predictions: Sequence[str], references: Sequence[str]) -> MetricValue
 
     score, signature = bleu4_with_signature(predictions, references)
     return MetricValues(
-        {"bleu4": score}, details={"bleu4": {"signature": signature, "scale": "0-1 (sacreBLEU score / 100)"}}
+        {"bleu4": score},
+        details={"bleu4": {"signature": signature, "scale": "0-1 (sacreBLEU score / 100)"}},
     )
 
 
@@ -125,7 +126,9 @@ def _radgraph_f1(predictions: Sequence[str], references: Sequence[str]) -> Metri
     values = scorer.score_pairs(predictions, references)
     mean = sum(values) / len(values) if values else 0.0
     return MetricValues(
-        {"radgraph_f1": mean}, [{"radgraph_f1": v} for v in values], {"radgraph_f1": scorer.config()}
+        {"radgraph_f1": mean},
+        [{"radgraph_f1": v} for v in values],
+        {"radgraph_f1": scorer.config()},
     )
 
 

@@ -37,7 +37,9 @@ def rouge_l_pairs(
     return values
 
 
-def rouge_l(predictions: Sequence[str], references: Sequence[str], use_stemmer: bool = False) -> float:
+def rouge_l(
+    predictions: Sequence[str], references: Sequence[str], use_stemmer: bool = False
+) -> float:
     """Mean ROUGE-L F1 over pairs (0.0 for no pairs)."""
     values = rouge_l_pairs(predictions, references, use_stemmer=use_stemmer)
     return sum(values) / len(values) if values else 0.0

@@ -64,7 +64,9 @@ def _nearest(index: int, texts: list[str], words: list[frozenset[str]]) -> int:
 
 def build_sample_pairs(reports_path: Path = REPORTS, seed: int = 0) -> list[dict[str, Any]]:
     """The demo pairs (200 with the default :data:`KIND_COUNTS`), deterministic for a seed."""
-    reports = [json.loads(line) for line in reports_path.read_text(encoding="utf-8").splitlines() if line]
+    reports = [
+        json.loads(line) for line in reports_path.read_text(encoding="utf-8").splitlines() if line
+    ]
     reports = [r for r in reports if r.get("findings") and r.get("impression")]
     rng = random.Random(seed)
     order = list(range(len(reports)))
@@ -102,7 +104,11 @@ def build_sample_pairs(reports_path: Path = REPORTS, seed: int = 0) -> list[dict
         section = "findings" if len(pairs) % 2 else "impression"
         add("identical", (i, section), (i, section))
     for i in take(KIND_COUNTS["near_impression"]):
-        add("near_impression", (_nearest(i, impressions, impression_words), "impression"), (i, "impression"))
+        add(
+            "near_impression",
+            (_nearest(i, impressions, impression_words), "impression"),
+            (i, "impression"),
+        )
     for i in take(KIND_COUNTS["near_findings"]):
         add("near_findings", (_nearest(i, findings, findings_words), "findings"), (i, "findings"))
     for i in take(KIND_COUNTS["random_impression"]):
@@ -119,7 +125,9 @@ def render(pairs: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs)
 
 
-def write_sample_pairs(path: Path = SAMPLE_PAIRS, reports_path: Path = REPORTS, seed: int = 0) -> Path:
+def write_sample_pairs(
+    path: Path = SAMPLE_PAIRS, reports_path: Path = REPORTS, seed: int = 0
+) -> Path:
     """Write the demo pairs to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(build_sample_pairs(reports_path, seed)), encoding="utf-8")
