@@ -188,7 +188,7 @@ def test_sqlite_schema_golden(tmp_path):
         )
 
 
-def test_sqlite_pragmas(registry, tmp_path):
+def test_sqlite_pragmas(tmp_path):
     path = tmp_path / "pragmas.db"
     with Registry.from_url(f"sqlite:///{path}") as reg:
         with reg._store.engine.connect() as connection:
