@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rrg_registry import entities
-from rrg_registry.errors import InvalidQuery, UnsupportedUrl
+from rrg_registry.errors import InvalidQuery, InvalidTransition, RegistryError, UnsupportedUrl
 from rrg_registry.filters import MetricFilter, SortKey, parse_filters
 from rrg_registry.status import RunStatus, parse_status
 
@@ -38,6 +39,17 @@ def resolve_url(url: str | None = None, environ: Mapping[str, str] | None = None
     return env.get(ENV_VAR) or DEFAULT_URL
 
 
+def _check_sqlite_folder(database: str | None) -> None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    folder = Path(database).expanduser().parent
+    if not folder.is_dir():
+        raise RegistryError(
+            f"cannot create the registry {database}: the folder {folder} does not exist",
+            hint="create the folder or give another --registry / RRG_REGISTRY_URL",
+        )
+
+
 def _engine_for(url: str):
     import sqlalchemy as sa
 
@@ -45,6 +57,7 @@ def _engine_for(url: str):
 
     text = url.strip()
     if "://" not in text:  # a bare path names a SQLite file
+        _check_sqlite_folder(text)
         return engines.create_sqlite_engine(sa.URL.create("sqlite", database=text))
     try:
         parsed = sa.make_url(text)
@@ -52,6 +65,7 @@ def _engine_for(url: str):
         raise UnsupportedUrl(f"cannot read the registry URL {text!r}", hint="use sqlite:///PATH or postgresql://USER@HOST/DB") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
+        _check_sqlite_folder(parsed.database)
         return engines.create_sqlite_engine(parsed)
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
@@ -84,9 +98,18 @@ class Registry:
         from rrg_registry.store.schema import display_url, ensure_schema
         from rrg_registry.store.sql_store import SqlStore
 
+        import sqlalchemy as sa
+
         engine = _engine_for(url)
         try:
             ensure_schema(engine)
+        except sa.exc.OperationalError as error:
+            engine.dispose()
+            reason = str(error.orig or error).strip().splitlines()[0]
+            raise RegistryError(
+                f"cannot open the registry at {display_url(engine)}: {reason}",
+                hint="check the URL (--registry or RRG_REGISTRY_URL) and that the database server is running",
+            ) from None
         except BaseException:
             engine.dispose()
             raise
@@ -194,8 +217,6 @@ class Registry:
         """Move a run to ``succeeded``, ``failed`` or ``interrupted`` (with ``error`` text)."""
         target = parse_status(status)
         if not target.is_final:
-            from rrg_registry.errors import InvalidTransition
-
             raise InvalidTransition(
                 f"finish_run takes a final status, not {target}", hint="use succeeded, failed or interrupted"
             )

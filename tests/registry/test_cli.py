@@ -223,3 +223,15 @@ def test_db_commands_and_stale_refusal(empty_database, monkeypatch):
     assert result.output == "revision 0002 (this rrg needs 0002): up to date\n"
     with Registry.from_url(url) as registry:
         assert registry.search_runs() == []
+
+
+def test_unreachable_registries_are_one_line(tmp_path):
+    missing = CliRunner().invoke(cli, ["runs", "list", "--registry", f"sqlite:///{tmp_path}/nope/r.db"])
+    assert missing.exit_code == 2
+    assert missing.output == (
+        f"Error: cannot create the registry {tmp_path}/nope/r.db: the folder {tmp_path}/nope does not exist "
+        "(hint: create the folder or give another --registry / RRG_REGISTRY_URL)\n"
+    )
+    refused = CliRunner().invoke(cli, ["runs", "list", "--registry", "postgresql://rrg@127.0.0.1:1/none"])
+    assert refused.exit_code == 2 and refused.output.count("\n") == 1
+    assert refused.output.startswith("Error: cannot open the registry at postgresql+psycopg://rrg@127.0.0.1:1/none: ")
