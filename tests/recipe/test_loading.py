@@ -184,7 +184,7 @@ def test_hash_is_stable_across_releases(base):
     assert Recipe.load(base).hash == EXPECTED_BASE_HASH
 
 
-EXPECTED_BASE_HASH = "cf94599fe6a574e1393c1302b3dff62a1033841a6b3f4ad6fdc20b1c5099c5cf"
+EXPECTED_BASE_HASH = "9945bc9dd35f5186a1369b5ee609ff4ac8e9f139da169d276f21831278cc4695"
 
 
 def test_to_yaml_round_trips_every_shipped_recipe():

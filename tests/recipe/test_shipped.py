@@ -56,7 +56,8 @@ def test_demo_recipes_run_on_cpu_with_the_tiny_model_and_demo_data():
         assert (spec.model.id, spec.data.root, spec.hardware.accelerator, spec.hardware.precision) == ("tiny", "demo", "cpu", "fp32")
         assert spec.evaluation.max_new_tokens <= 64
     sft = Recipe.load("demo/sft").spec
-    assert 0 < sft.training.max_steps <= 500 and sft.training.learning_rate == pytest.approx(1e-3)
+    assert 0 < sft.training.max_steps <= 1500 and sft.training.early_stopping_patience is not None
+    assert sft.evaluation.before_training
     assert Recipe.load("demo/grpo").spec.stage.init_from == "demo-sft@1"
 
 

@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "table": "tables:table",
     "components": "tables:components",
     "db": "db:db",
+    "run": "run:run",
+    "plan": "run:plan",
 }
 
 

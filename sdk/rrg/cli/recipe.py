@@ -30,8 +30,9 @@ class _RegistryOnDemand:
     def get_recipe_version(self, name: str, version: int) -> Any:
         if self._registry is None:
             from rrg_registry import Registry
+            from rrg_registry.registry import resolve_url
 
-            self._registry = Registry.from_url(self.url)
+            self._registry = Registry.from_url(resolve_url(self.url, environ={}))
         return self._registry.get_recipe_version(name, version)
 
 

@@ -113,6 +113,28 @@ class Recipe:
             data[section] = {"kind": data[section]["kind"], **data[section]}
         return {k: v for k, v in data.items() if not (k in _OPTIONAL_SECTIONS and v is None)}
 
+    def run(
+        self,
+        registry: Any = None,
+        *,
+        device: str | None = None,
+        output_dir: str | Path = "rrg_runs",
+    ) -> Any:
+        """Run the recipe (plan, train, evaluate) and record it; returns a :class:`~rrg.run.Run`.
+
+        ``registry`` defaults to ``$RRG_REGISTRY_URL`` or ``./rrg.db``; ``device="cpu"`` runs a GPU
+        recipe on the CPU anyway (tiny models); outputs go to ``output_dir/<run id>/``.
+        """
+        from rrg.engine import run_recipe
+
+        return run_recipe(self, registry=registry, device=device, output_dir=output_dir)
+
+    def plan(self, *, device: str | None = None) -> Any:
+        """What :meth:`run` would do on this machine (:class:`~rrg.plan.Plan`), without loading weights."""
+        from rrg.plan import resolve_plan
+
+        return resolve_plan(self, device=device)
+
     def canonical_json(self) -> str:
         """The text the hash is computed from."""
         return canonical_json(self.to_dict())

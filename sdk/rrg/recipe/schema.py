@@ -350,6 +350,11 @@ class EvaluationSection(Section):
     split: str | None = Field(default=None, min_length=1, description="Split to evaluate on. Null: `data.eval_split`.")
     num_beams: int = Field(default=1, ge=1, description="Beam search width; 1 is greedy decoding, as in the study.")
     save_predictions: bool = Field(default=True, description="Record every prediction in the registry (never published for credentialed data).")
+    before_training: bool = Field(
+        default=False,
+        description="sft/grpo: also score the starting model on the same samples before training, recorded as "
+        "`before/<metric>`, so one run shows the gain. Costs one extra generation pass.",
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> EvaluationSection:

@@ -1,0 +1,1 @@
+"""Alternative model backends. The default is plain transformers + PEFT (``rrg.models``)."""

@@ -1,0 +1,269 @@
+"""``rrg run`` and ``rrg plan``: run a recipe, or show what running it would do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from rrg.cli.output import dumps_json, format_cell
+from rrg.cli.recipe import set_option
+from rrg.cli.registry_option import registry_url_option
+
+device_option = click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default=None,
+    help="Force the device. --device cpu runs a GPU recipe on the CPU (tiny models): bf16, 4-bit, "
+    "8-bit AdamW and Unsloth become their CPU equivalents, listed in the plan's notes.",
+)
+
+SUMMARY_METRICS = ("green_flare", "bleu4_flare", "bleu4", "ce", "rouge_l", "radgraph_f1")
+
+
+def _load(recipe_ref: str, overrides: tuple[str, ...], registry: Any) -> Any:
+    from rrg.recipe import Recipe
+
+    return Recipe.load(recipe_ref, overrides=overrides, registry=registry)
+
+
+@click.command("plan")
+@click.argument("recipe_ref", metavar="RECIPE")
+@set_option
+@device_option
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan(recipe_ref: str, overrides: tuple[str, ...], device: str | None, as_json: bool) -> None:
+    """Show what RECIPE would do on this machine, without loading any weights.
+
+    \b
+    Backend, precision, optimizer, LoRA targets and trainable parameters, data sizes,
+    generation settings, the TRL config and a memory estimate.
+
+    \b
+    Examples:
+      rrg plan recipes/demo/sft.yaml
+      rrg plan recipes/paper/qwen3-vl-4b/grpo.yaml --device cpu --json
+    """
+    from rrg.cli.recipe import _registry
+    from rrg.plan import resolve_plan
+
+    resolved = resolve_plan(_load(recipe_ref, overrides, _registry()), device=device)
+    if as_json:
+        click.echo(resolved.to_json())
+        return
+    print_plan(resolved)
+
+
+def print_plan(resolved: Any) -> None:
+    """The plan as a few short rich tables."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    head = Table(title=f"plan: {resolved.recipe} ({resolved.stage})", show_header=False)
+    head.add_column("key", style="bold")
+    head.add_column("value", overflow="fold")
+    model = resolved.model
+    rows: list[tuple[str, Any]] = [
+        ("recipe hash", resolved.recipe_hash[:12]),
+        ("hardware", resolved.hardware),
+        ("device / backend", f"{resolved.device} / {resolved.backend}"),
+        ("precision", resolved.precision),
+        ("optimizer", resolved.optimizer),
+        ("model", f"{model.family}: {model.id}" + (f" @ {model.revision}" if model.revision else "")),
+        ("loaded from", model.source),
+        ("starting adapter", model.init_adapter or resolved.init_from),
+    ]
+    if resolved.adapter is not None:
+        a = resolved.adapter
+        rows += [
+            ("adapter", f"{a.kind} r={a.r} alpha={a.alpha:g} dropout={a.dropout:g}" + (f" {a.bits}-bit {a.quant_type}" if a.bits else "")),
+            ("LoRA targets", a.target_modules if isinstance(a.target_modules, str) else ", ".join(a.target_modules)),
+            ("modules saved", ", ".join(a.modules_to_save) or None),
+        ]
+    if resolved.parameters is not None:
+        p = resolved.parameters
+        share = f" ({100 * p.trainable / p.total:.2f}%)" if p.total and p.trainable is not None else ""
+        rows += [
+            ("parameters", f"{p.total:,}" if p.total is not None else p.note),
+            ("trainable", f"{p.trainable:,}{share}" if p.trainable is not None else None),
+            ("LoRA layers", p.lora_modules),
+        ]
+    d = resolved.data
+    rows += [
+        ("data", f"{d.dataset} ({d.category}) at {d.root}"),
+        ("train", f"{d.train_split}: {d.train_size} samples" if d.train_split else None),
+        ("evaluate", f"{d.eval_split}: {d.eval_size} samples"),
+    ]
+    g = resolved.generation
+    rows.append(
+        ("generation", f"{'greedy' if g['greedy'] else str(g['num_beams']) + ' beams'}, {g['max_new_tokens']} new tokens, batch {g['batch_size']}, truncate {g['truncate_chars']}")
+    )
+    rows.append(("metrics", ", ".join(g["metrics"])))
+    if resolved.memory is not None:
+        m = resolved.memory
+        rows.append(("memory (est.)", f"{m.total_gib:.2f} GiB = weights {m.weights_gib:.2f} + trainable {m.trainable_gib:.2f} + activations {m.activations_gib:.2f}"))
+    for key, value in rows:
+        if value is not None:
+            head.add_row(key, format_cell(value))
+    console.print(head)
+    if resolved.trainer:
+        trainer = Table(title="TRL config (" + ("SFTConfig" if resolved.stage == "sft" else "GRPOConfig") + ")", show_header=False)
+        trainer.add_column("key", style="bold")
+        trainer.add_column("value")
+        for key, value in resolved.trainer.items():
+            trainer.add_row(key, format_cell(value))
+        console.print(trainer)
+    if resolved.reward:
+        r = resolved.reward
+        console.print(
+            f"reward = clip({r['clinical']:g}·{r['clinical_scorer']} + {r['format']:g}·format + {r['rouge']:g}·rouge_l, {r['clip']})"
+        )
+    for note in resolved.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+
+
+class _Progress:
+    """One rich progress display for the phases of a run."""
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task: Any = None
+        self.phase = ""
+
+    def __enter__(self) -> _Progress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def on_phase(self, phase: str) -> None:
+        if self.task is not None:
+            self.progress.stop_task(self.task)
+        self.phase = phase
+        self.task = self.progress.add_task(phase, total=None, info="")
+
+    def on_train_step(self, step: int, total: int, logs: dict[str, float]) -> None:
+        info = "  ".join(f"{k} {v:.4g}" for k, v in logs.items())
+        self.progress.update(self.task, completed=step, total=total or None, info=info)
+
+    def on_generate(self, done: int, total: int) -> None:
+        self.progress.update(self.task, completed=done, total=total, info="")
+
+
+@click.command("run")
+@click.argument("recipe_ref", metavar="RECIPE")
+@set_option
+@device_option
+@click.option("--dry-run", is_flag=True, help="Plan and check everything (data, parent run), then stop: nothing is recorded.")
+@click.option("--output-dir", type=click.Path(file_okay=False), default="rrg_runs", show_default=True, help="Where checkpoints and adapters go (a folder per run).")
+@click.option("--json", "as_json", is_flag=True, help="Print the finished run as JSON (no progress display).")
+@registry_url_option
+def run(recipe_ref: str, overrides: tuple[str, ...], device: str | None, dry_run: bool, output_dir: str, as_json: bool, registry_url: str) -> None:
+    """Run RECIPE (zero-shot evaluation, SFT or GRPO) and record it in the registry.
+
+    \b
+    Examples:
+      rrg run recipes/demo/sft.yaml
+      rrg run recipes/demo/sft.yaml --set training.max_steps=100
+      rrg run recipes/paper/qwen3-vl-4b/sft.yaml --dry-run
+    """
+    import warnings
+
+    from rich.console import Console
+    from transformers.utils import logging as transformers_logging
+
+    from rrg.engine import RunEvents, prepare_run, run_recipe
+    from rrg_registry import Registry
+
+    transformers_logging.disable_progress_bar()  # rrg draws its own progress
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+    console = Console(stderr=True)
+    with Registry.from_url(registry_url) as registry:
+        recipe = _load(recipe_ref, overrides, registry)
+        if dry_run:
+            prepared = prepare_run(recipe, registry=registry, device=device)
+            print_plan(prepared.plan)
+            parent = prepared.parent or prepared.init_adapter
+            if parent is not None:
+                click.echo(f"starts from: {parent.label} ({parent.path})")
+            click.echo("dry run: nothing was recorded")
+            return
+        if as_json:
+            finished = run_recipe(recipe, registry=registry, device=device, output_dir=output_dir)
+            click.echo(dumps_json(_run_json(finished)))
+            return
+        with _Progress(console) as progress:
+            events = RunEvents(on_phase=progress.on_phase, on_train_step=progress.on_train_step, on_generate=progress.on_generate)
+            finished = run_recipe(recipe, registry=registry, device=device, output_dir=output_dir, events=events)
+        print_summary(finished)
+
+
+def _run_json(finished: Any) -> dict[str, Any]:
+    detail = finished.detail
+    best = [c for c in detail.checkpoints if c.best]
+    return {
+        "id": finished.id,
+        "recipe": detail.run.recipe,
+        "stage": detail.run.stage,
+        "model": detail.run.model_family,
+        "status": detail.run.status.value,
+        "metrics": dict(detail.metrics),
+        "green_flare_components": detail.components[-1].values() if detail.components else None,
+        "adapter": best[-1].path if best else None,
+    }
+
+
+def print_summary(finished: Any) -> None:
+    """The final table: the run's scores, before vs after training when both were measured."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from rrg.metrics.green_flare import COMPONENTS
+
+    detail = finished.detail
+    metrics = detail.metrics
+    has_before = any(k.startswith("before/") for k in metrics)
+    table = Table(title=f"run {finished.id}: {detail.run.recipe} ({detail.run.stage}, {detail.run.model_family}) {detail.run.status.value}")
+    table.add_column("metric")
+    if has_before:
+        table.add_column("before training", justify="right")
+        table.add_column("after training", justify="right")
+        table.add_column("change", justify="right")
+    else:
+        table.add_column("value", justify="right")
+    names = [m for m in SUMMARY_METRICS if m in metrics] + [c for c in COMPONENTS if c in metrics or f"before/{c}" in metrics]
+    components = detail.components[-1].values() if detail.components else {}
+    for name in names:
+        after = metrics.get(name, components.get(name))
+        label = name if name in SUMMARY_METRICS else f"  {name}"
+        if has_before:
+            before = metrics.get(f"before/{name}")
+            change = None if before is None or after is None else after - before
+            table.add_row(label, format_cell(before), format_cell(after), "-" if change is None else f"{change:+.4f}")
+        else:
+            table.add_row(label, format_cell(after))
+    if not has_before:
+        for name in COMPONENTS:
+            if name in components and name not in names:
+                table.add_row(f"  {name}", format_cell(components[name]))
+    console = Console()
+    console.print(table)
+    best = [c for c in detail.checkpoints if c.best]
+    if best:
+        console.print(f"adapter: {best[-1].path}")
+    extras = [f"{k} {metrics[k]:.3g}" for k in ("wall_seconds", "peak_rss_gib", "generation_samples_per_second") if k in metrics]
+    if extras:
+        console.print("  ".join(extras))
+    console.print(f"browse: rrg runs show {finished.id}")

@@ -1,0 +1,405 @@
+"""Run a recipe: plan → data → model → stage (zero-shot, SFT, GRPO) → evaluation → registry.
+
+Everything a user can get wrong (recipe, hardware, data, parent run) is checked before the run is
+created, so such an error leaves nothing in the registry. Once created, a run always ends in a
+final status: ``succeeded`` with its evaluation written in one transaction, ``failed`` with the
+error, or ``interrupted`` on Ctrl-C / SIGTERM. Checkpoints are recorded as they are saved and stay
+recorded whatever happens next.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rrg.adapters import AdapterSource, resolve_init_from, resolve_model_adapter
+from rrg.errors import RrgError
+from rrg.plan import Plan, resolve_plan
+from rrg.provenance import host_name, package_versions, peak_rss_gib
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rrg.data.flare import FlareSplit
+    from rrg.evaluation import ModelEvaluation
+    from rrg.recipe import Recipe
+    from rrg.run import Run
+    from rrg_registry import Registry
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_OUTPUT_DIR = Path("rrg_runs")
+
+
+class RecipeVersionChanged(RrgError):
+    """The recipe's name+version is recorded with different content."""
+
+
+@dataclass
+class RunEvents:
+    """Optional hooks a front end (the CLI's progress display) uses to follow a run."""
+
+    on_phase: Callable[[str], None] = lambda phase: None
+    on_train_step: Callable[[int, int, dict[str, float]], None] = lambda step, total, logs: None
+    on_generate: Callable[[int, int], None] = lambda done, total: None
+
+
+@dataclass
+class RunRecorder:
+    """A run being recorded: what the training callbacks write through."""
+
+    registry: Registry
+    run_id: str
+    checkpoints: list[Any] = field(default_factory=list)
+
+    def log_training_metrics(self, step: int, metrics: dict[str, float]) -> None:
+        self.registry.log_metrics(self.run_id, {f"train/{k}": v for k, v in metrics.items()}, split="train", step=step)
+
+    def record_checkpoint(self, step: int, path: Path, sha256: str, size: int, eval_loss: float | None, best: bool) -> Any:
+        checkpoint = self.registry.record_checkpoint(self.run_id, step, str(path), sha256, size, eval_loss, best)
+        self.checkpoints.append(checkpoint)
+        return checkpoint
+
+    def heartbeat(self) -> None:
+        self.registry.heartbeat(self.run_id)
+
+    def log_before(self, evaluation: ModelEvaluation) -> None:
+        """The starting model's scores, as ``before/<metric>`` on the evaluation split."""
+        summary = evaluation.scores.summary
+        values = {f"before/{k}": v for k, v in summary.items() if k != "n" and isinstance(v, (int, float))}
+        self.registry.log_metrics(self.run_id, values, split=evaluation.split, n=evaluation.scores.n)
+
+    def hand_on(self, step: int, path: Path, sha256: str, size: int, eval_loss: float | None) -> int:
+        """Flag the checkpoint the run hands on as best (recording it if the trainer did not)."""
+        recorded = next((c for c in self.checkpoints if c.step == step), None)
+        if recorded is None:
+            return self.record_checkpoint(step, path, sha256, size, eval_loss, True).id
+        if not recorded.best:
+            self.registry.mark_best_checkpoint(recorded.id)
+        return recorded.id
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """Everything checked and loaded before a run is created."""
+
+    plan: Plan
+    train: FlareSplit | None
+    evaluation: FlareSplit
+    parent: AdapterSource | None
+    init_adapter: AdapterSource | None
+
+
+def run_recipe(
+    recipe: Recipe,
+    *,
+    registry: Registry | None = None,
+    device: str | None = None,
+    output_dir: str | Path = DEFAULT_OUTPUT_DIR,
+    events: RunEvents | None = None,
+) -> Run:
+    """Run ``recipe`` and record it; returns the :class:`~rrg.run.Run` handle.
+
+    ``registry`` defaults to ``Registry.default()`` (``$RRG_REGISTRY_URL`` or ``./rrg.db``);
+    ``device="cpu"`` runs a GPU recipe on the CPU (see :func:`rrg.plan.resolve_plan`); outputs
+    (checkpoints, the exported adapter) go to ``output_dir/<run id>/``.
+    """
+    from rrg.run import Run
+
+    events = events or RunEvents()
+    if registry is None:
+        from rrg_registry import Registry as RegistryClass
+
+        registry = RegistryClass.default()
+    prepared = prepare_run(recipe, registry=registry, device=device, events=events)
+    run_id = _create_run(registry, recipe, prepared)
+    _execute(registry, run_id, recipe, prepared, Path(output_dir).resolve() / run_id, events)
+    return Run(run_id, registry=registry, plan=prepared.plan)
+
+
+def prepare_run(recipe: Recipe, *, registry: Registry, device: str | None = None, events: RunEvents | None = None) -> PreparedRun:
+    """Everything before the run is recorded: plan, recipe-version check, data, starting adapter.
+
+    Raises on any problem a user can fix; writes nothing (``rrg run --dry-run`` stops here).
+    """
+    events = events or RunEvents()
+    events.on_phase("planning")
+    plan = resolve_plan(recipe, device=device)
+    _check_recipe_version(registry, recipe)
+    return _prepare(recipe, plan, registry, events)
+
+
+def _check_recipe_version(registry: Registry, recipe: Recipe) -> None:
+    recorded = registry.get_recipe_version(recipe.name, recipe.version)
+    if recorded is not None and recorded.hash != recipe.hash:
+        where = recipe.source_path or recipe.ref
+        raise RecipeVersionChanged(
+            f"{where}: recipe {recipe.ref} is already recorded with different content "
+            f"(recorded {recorded.hash[:12]}, this one {recipe.hash[:12]})",
+            hint=f"bump `version:` to {recipe.version + 1} (see the difference with: rrg recipe show {recipe.ref})",
+        )
+
+
+def _prepare(recipe: Recipe, plan: Plan, registry: Registry, events: RunEvents) -> PreparedRun:
+    from rrg.data.flare import load_flare
+
+    spec = recipe.spec
+    data = spec.data
+    events.on_phase("reading data")
+    train = None
+    if plan.stage != "zero_shot":
+        train = load_flare(
+            plan.data.root, data.dataset, data.train_split, data.category,
+            image_policy=data.image_policy, limit=data.max_train_samples,
+        )
+        _require_samples(train, "data.max_train_samples")
+    evaluation = load_flare(
+        plan.data.root, data.dataset, plan.data.eval_split, data.category,
+        image_policy=data.image_policy, limit=data.max_eval_samples,
+    )
+    _require_samples(evaluation, "data.max_eval_samples")
+    parent = resolve_init_from(registry, plan.init_from) if plan.init_from else None
+    init_adapter = resolve_model_adapter(registry, plan.model.init_adapter) if plan.model.init_adapter else None
+    if parent is not None and init_adapter is not None:
+        raise RrgError(
+            f"{recipe.source_path or recipe.ref}: both stage.init_from and model.adapter name a starting adapter",
+            hint="keep one of them",
+        )
+    return PreparedRun(plan=plan, train=train, evaluation=evaluation, parent=parent, init_adapter=init_adapter)
+
+
+def _require_samples(split: FlareSplit, key: str) -> None:
+    if split.size == 0:
+        raise RrgError(
+            f"{split.questions_file}: no usable sample in {split.name}/{split.split}"
+            + (f" ({len(split.skipped)} skipped for image problems)" if split.skipped else ""),
+            hint=f"check the data folder, or {key}",
+        )
+
+
+def _create_run(registry: Registry, recipe: Recipe, prepared: PreparedRun) -> str:
+    plan = prepared.plan
+    version = registry.record_recipe(recipe.name, recipe.version, recipe.hash, recipe.to_yaml())
+    datasets = [
+        registry.record_dataset(split.name, split.split, split.fingerprint, split.size)
+        for split in (prepared.train, prepared.evaluation)
+        if split is not None
+    ]
+    start = prepared.parent or prepared.init_adapter
+    run = registry.create_run(
+        version.id,
+        plan.stage,
+        plan.model.family,
+        plan.model.id,
+        model_revision=plan.model.revision,
+        adapter=start.label if start is not None else None,
+        seed=plan.seed,
+        host=host_name(),
+        package_versions=package_versions(),
+        plan=plan.model_dump(mode="json"),
+        parent_run_id=(start.run_id if start is not None else None),
+        tags=recipe.spec.tags,
+        datasets=datasets,
+        external_model_id=(start.external_model_id if start is not None else None),
+    )
+    return run.id
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while a run executes, so it ends ``interrupted``."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _execute(registry: Registry, run_id: str, recipe: Recipe, prepared: PreparedRun, run_dir: Path, events: RunEvents) -> None:
+    recorder = RunRecorder(registry, run_id)
+    registry.start_run(run_id)
+    started = time.perf_counter()
+    try:
+        with _sigterm_as_interrupt():
+            evaluation, checkpoint_id = _run_stage(recipe, prepared, recorder, run_dir, events)
+            events.on_phase("recording")
+            metrics = {k: v for k, v in evaluation.scores.summary.items() if k != "n" and k in _metric_keys(evaluation)}
+            metrics["generation_samples_per_second"] = evaluation.samples_per_second
+            components = _components(evaluation)
+            registry.log_metrics(
+                run_id,
+                {"wall_seconds": time.perf_counter() - started, "peak_rss_gib": peak_rss_gib()},
+                split="run",
+            )
+            registry.record_evaluation(
+                run_id,
+                evaluation.split,
+                metrics,
+                components=components,
+                predictions=evaluation.prediction_rows() if prepared.plan.generation["save_predictions"] else None,
+                checkpoint_id=checkpoint_id,
+                n=evaluation.scores.n,
+                status="succeeded",
+            )
+    except KeyboardInterrupt as exc:
+        registry.finish_run(run_id, "interrupted", f"interrupted ({exc or 'Ctrl-C'})")
+        raise
+    except BaseException as exc:
+        registry.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+
+
+def _metric_keys(evaluation: ModelEvaluation) -> set[str]:
+    from rrg.metrics.green_flare import COMPONENTS
+
+    summary = evaluation.scores.summary
+    return {k for k, v in summary.items() if isinstance(v, (int, float)) and k not in COMPONENTS and k != "severity_correlation"}
+
+
+def _components(evaluation: ModelEvaluation) -> dict[str, float] | None:
+    from rrg.metrics.green_flare import COMPONENTS
+
+    summary = evaluation.scores.summary
+    if "green_flare" not in summary:
+        return None
+    return {
+        **{name: summary[name] for name in COMPONENTS},
+        "severity_correlation": summary.get("severity_correlation"),
+        "overall": summary["green_flare"],
+    }
+
+
+def _seed_everything(plan: Plan, num_threads: int | None) -> None:
+    import torch
+    from transformers import set_seed
+
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    set_seed(plan.seed)
+
+
+def _load_model(plan: Plan, family: Any, *, for_training: bool = False) -> tuple[Any, Any]:
+    """The base model and processor; for training on the unsloth backend, Unsloth's model with
+    its LoRA already applied."""
+    if for_training and plan.backend == "unsloth":
+        from rrg.backends.unsloth import load_unsloth_model
+
+        return load_unsloth_model(plan)
+    from rrg.train.adapter import quantization_config
+
+    return family.load(
+        plan.model.id if plan.model.id == "tiny" else plan.model.source,
+        revision=plan.model.revision,
+        dtype=plan.dtype,
+        device=plan.device,
+        trust_remote_code=plan.model.trust_remote_code,
+        image_size=plan.model.image_size,
+        quantization_config=quantization_config(plan),
+    )
+
+
+def _before_training(plan: Plan, family: Any, start: AdapterSource | None, prepared: PreparedRun, events: RunEvents) -> ModelEvaluation:
+    """Score the starting model (base, or base + starting adapter) on the evaluation samples."""
+    from rrg.evaluation import evaluate_model
+
+    events.on_phase("evaluating before training")
+    model, processor = _load_model(plan, family)
+    if start is not None:
+        model = family.load_adapter(model, start.path)
+    generation = plan.generation
+    result = evaluate_model(
+        model, processor, family, prepared.evaluation.dataset,
+        split=prepared.evaluation.split,
+        metrics=generation["metrics"],
+        max_new_tokens=generation["max_new_tokens"],
+        batch_size=generation["batch_size"],
+        num_beams=generation["num_beams"],
+        truncate_chars=generation["truncate_chars"],
+        progress=events.on_generate,
+    )
+    del model
+    return result
+
+
+def _run_stage(recipe: Recipe, prepared: PreparedRun, recorder: RunRecorder, run_dir: Path, events: RunEvents) -> tuple[ModelEvaluation, int | None]:
+    from rrg.evaluation import evaluate_model
+    from rrg.models import get_family
+    from rrg.train.callbacks import ProgressCallback, RegistryCallback, file_sha256, folder_size, weights_file
+
+    plan = prepared.plan
+    spec = recipe.spec
+    family = get_family(plan.model.family)
+    _seed_everything(plan, spec.hardware.num_threads)
+
+    events.on_phase("loading model")
+    start = prepared.parent or prepared.init_adapter
+    unsloth_wrapped = plan.backend == "unsloth" and plan.stage != "zero_shot" and start is None
+    model, processor = _load_model(plan, family, for_training=unsloth_wrapped)
+    checkpoint_id = None
+
+    if plan.stage == "zero_shot":
+        if start is not None:
+            model = family.load_adapter(model, start.path)
+    else:
+        if spec.evaluation.before_training:
+            before = _before_training(plan, family, start, prepared, events)
+            recorder.log_before(before)
+        callbacks = [RegistryCallback(recorder), ProgressCallback(events.on_train_step)]
+        run_dir.mkdir(parents=True, exist_ok=True)
+        events.on_phase("training")
+        if plan.stage == "sft":
+            from rrg.train.sft import run_sft
+
+            if start is not None:
+                model = family.load_adapter(model, start.path, is_trainable=True)
+            result = run_sft(
+                plan, model, processor, family, prepared.train.dataset, prepared.evaluation.dataset, run_dir, callbacks,
+                early_stopping_patience=spec.training.early_stopping_patience,
+                peft_config=None if (start is not None or unsloth_wrapped) else "from-plan",
+            )
+        else:
+            from rrg.train.adapter import lora_config
+            from rrg.train.grpo import run_grpo
+
+            peft_config = None
+            if start is not None:
+                model = family.load_adapter(model, start.path, is_trainable=True)
+            elif plan.adapter is not None and not unsloth_wrapped:
+                peft_config = lora_config(plan)
+            result = run_grpo(plan, model, processor, family, prepared.train.dataset, run_dir, callbacks, peft_config=peft_config)
+        weights = weights_file(result.adapter_dir)
+        checkpoint_id = recorder.hand_on(result.step, result.adapter_dir, file_sha256(weights), folder_size(result.adapter_dir), result.best_eval_loss)
+        # Evaluate exactly what the run hands on, read back from disk.
+        del model
+        events.on_phase("loading trained weights")
+        if weights.name == "adapter_model.safetensors":
+            model, processor = _load_model(plan, family)
+            model = family.load_adapter(model, result.adapter_dir)
+        else:  # full fine-tuning exported the whole model
+            model, processor = family.load(str(result.adapter_dir), dtype=plan.dtype, device=plan.device)
+
+    events.on_phase("evaluating")
+    generation = plan.generation
+    evaluation = evaluate_model(
+        model, processor, family, prepared.evaluation.dataset,
+        split=prepared.evaluation.split,
+        metrics=generation["metrics"],
+        max_new_tokens=generation["max_new_tokens"],
+        batch_size=generation["batch_size"],
+        num_beams=generation["num_beams"],
+        truncate_chars=generation["truncate_chars"],
+        progress=events.on_generate,
+    )
+    return evaluation, checkpoint_id

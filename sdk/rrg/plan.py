@@ -1,0 +1,505 @@
+"""Resolve a recipe into a :class:`Plan`: what it will do on this machine, without loading weights.
+
+The plan decides the backend (Unsloth on CUDA when allowed and installed, transformers + PEFT
+otherwise), precision, optimizer, LoRA targets, data sizes, generation settings and a memory
+estimate, and builds the real TRL config so TRL's own validation runs before any weights load.
+``rrg plan`` prints it; every run records it.
+
+GPU-only requests (4-bit QLoRA, 8-bit AdamW, bf16/fp16, Unsloth, ``accelerator: h100``) stop here
+with one clear line on a machine without CUDA. ``device="cpu"`` (``rrg run --device cpu``) forces
+the CPU instead and turns those requests into their CPU equivalents, each listed in ``notes``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rrg.errors import MissingDependencyError, RrgError
+from rrg.hardware import Hardware, cpu_only, detect_hardware
+from rrg.recipe import Recipe
+
+GPU_ACCELERATORS = ("cuda", "a100", "h100", "h200")
+DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0}
+UNSLOTH_FAMILIES = ("qwen2_5_vl", "qwen3_vl", "medgemma", "deepseek_ocr", "deepseek_ocr2")
+
+
+class PlanError(RrgError):
+    """The recipe cannot run on this machine as written."""
+
+
+class _PlanPart(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PlanModel(_PlanPart):
+    family: str = Field(description="Model family.")
+    id: str = Field(description="As written in the recipe: tiny, a Hub id or a local path.")
+    source: str = Field(description="What is loaded: the tiny twin's folder, a local folder or a Hub id.")
+    revision: str | None = Field(description="Pinned Hub revision, if any.")
+    trust_remote_code: bool
+    image_size: int | None
+    init_adapter: str | None = Field(description="Adapter loaded on top of the base before the stage (hub:, run:, or the GRPO parent).")
+
+
+class PlanAdapter(_PlanPart):
+    kind: Literal["lora", "qlora"]
+    r: int
+    alpha: float
+    dropout: float
+    target_modules: str | list[str] = Field(description="Resolved PEFT target_modules (a regex scoped to the language model unless vision LoRA).")
+    vision: bool
+    modules_to_save: list[str]
+    bits: int | None = None
+    quant_type: str | None = None
+    double_quant: bool | None = None
+
+
+class PlanParameters(_PlanPart):
+    total: int | None = Field(description="Parameters of the base model (from its config, on the meta device).")
+    trainable: int | None = Field(description="Parameters trained: LoRA matrices plus modules_to_save.")
+    lora_modules: int | None = Field(description="Linear layers the LoRA targets match.")
+    hidden_size: int | None = Field(default=None, description="Hidden size of the language model.")
+    num_layers: int | None = Field(default=None, description="Decoder layers of the language model.")
+    note: str | None = None
+
+
+class PlanData(_PlanPart):
+    root: str
+    dataset: str
+    category: str
+    train_split: str | None
+    eval_split: str
+    train_size: int | None = Field(description="Training samples after max_train_samples (question count; images are checked at run time).")
+    eval_size: int = Field(description="Evaluation samples after max_eval_samples.")
+    image_policy: str
+    credentialed: bool
+
+
+class PlanMemory(_PlanPart):
+    weights_gib: float
+    trainable_gib: float = Field(description="Trainable weights, gradients and optimizer states.")
+    activations_gib: float
+    total_gib: float
+    note: str = "rough estimate: weights + (weights, grads, optimizer states) of trainable parameters + activations of one micro-batch"
+
+
+class Plan(_PlanPart):
+    """Everything a run will do, decided before any weights load. Pure data; JSON-serialisable."""
+
+    recipe: str = Field(description="name@version")
+    recipe_hash: str
+    stage: Literal["zero_shot", "sft", "grpo"]
+    seed: int
+    hardware: str = Field(description="The machine the plan was resolved on.")
+    device: Literal["cpu", "cuda"]
+    backend: Literal["transformers", "unsloth"]
+    precision: Literal["fp32", "bf16", "fp16"]
+    dtype: str
+    optimizer: str | None
+    model: PlanModel
+    adapter: PlanAdapter | None
+    parameters: PlanParameters | None
+    data: PlanData
+    init_from: str | None = Field(description="GRPO: the run or recipe whose adapter is the starting point.")
+    trainer: dict[str, Any] | None = Field(description="Keyword arguments of the TRL config (SFTConfig / GRPOConfig), output_dir excluded.")
+    generation: dict[str, Any]
+    reward: dict[str, Any] | None
+    memory: PlanMemory | None
+    notes: list[str] = Field(default_factory=list, description="Decisions worth knowing: CPU substitutions, ignored settings.")
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2)
+
+    def trl_config(self, output_dir: str | Path) -> Any:
+        """The TRL config object (``SFTConfig`` or ``GRPOConfig``) for this plan."""
+        if self.trainer is None:
+            raise ValueError(f"a {self.stage} plan has no trainer")
+        return build_trl_config(self.stage, self.trainer, output_dir)
+
+
+def resolve_plan(
+    recipe: Recipe,
+    *,
+    device: Literal["cpu", "cuda"] | None = None,
+    hardware: Hardware | None = None,
+    count_parameters: bool = True,
+) -> Plan:
+    """Resolve ``recipe`` against this machine (or ``hardware``), without loading any weights.
+
+    ``device="cpu"`` runs a GPU recipe on the CPU anyway (for the tiny twins): CUDA-only choices
+    become their CPU equivalents and each substitution is listed in ``Plan.notes``.
+    """
+    spec = recipe.spec
+    notes: list[str] = []
+    forced_cpu = device == "cpu"
+    if hardware is None:
+        hardware = cpu_only() if forced_cpu else detect_hardware()
+    where = recipe.source_path or recipe.ref
+
+    # -- device
+    accelerator = spec.hardware.accelerator
+    if forced_cpu:
+        run_device = "cpu"
+        if accelerator not in ("cpu", "auto"):
+            notes.append(f"--device cpu: hardware.accelerator {accelerator} ignored")
+    elif device == "cuda" or accelerator in GPU_ACCELERATORS:
+        if not hardware.cuda:
+            asked = "--device cuda" if device == "cuda" else f"hardware.accelerator: {accelerator}"
+            raise PlanError(
+                f"{where}: {asked} needs a CUDA GPU and this machine has none",
+                hint="run it on a GPU machine, or pass --device cpu to run on the CPU (tiny models only)",
+            )
+        run_device = "cuda"
+    elif accelerator == "cpu":
+        run_device = "cpu"
+    else:
+        run_device = hardware.device
+
+    # -- precision
+    precision = spec.hardware.precision
+    if precision == "auto":
+        precision = ("bf16" if hardware.bf16 else "fp16") if run_device == "cuda" else "fp32"
+    elif precision in ("bf16", "fp16") and run_device == "cpu":
+        if not forced_cpu:
+            raise PlanError(
+                f"{where}: hardware.precision: {precision} needs a CUDA GPU; this run is on the CPU",
+                hint="set hardware.precision: fp32 (or auto), or pass --device cpu",
+            )
+        notes.append(f"--device cpu: precision {precision} → fp32")
+        precision = "fp32"
+    elif precision == "bf16" and not hardware.bf16:
+        raise PlanError(f"{where}: hardware.precision: bf16 is not supported by {hardware.describe()}", hint="use fp16 or auto")
+
+    # -- adapter
+    adapter_spec = spec.adapter
+    family_name = spec.model.family
+    from rrg.models import get_family
+
+    family = get_family(family_name)
+    plan_adapter: PlanAdapter | None = None
+    if adapter_spec.kind != "none":
+        if spec.stage.kind == "zero_shot":
+            notes.append(f"adapter.kind {adapter_spec.kind} ignored: a zero_shot stage trains nothing")
+        else:
+            kind = adapter_spec.kind
+            bits = getattr(adapter_spec, "bits", None)
+            if kind == "qlora" and run_device == "cpu":
+                if not forced_cpu:
+                    raise PlanError(
+                        f"{where}: adapter.kind: qlora ({bits}-bit base model) needs a CUDA GPU and bitsandbytes",
+                        hint="run it on a GPU machine, use adapter.kind: lora, or pass --device cpu",
+                    )
+                notes.append(f"--device cpu: qlora ({bits}-bit) → lora on an unquantised {precision} base")
+                kind, bits = "lora", None
+            if kind == "qlora" and not hardware.bitsandbytes:
+                raise MissingDependencyError(
+                    f"{where}: adapter.kind: qlora needs the bitsandbytes package",
+                    hint="pip install 'rrg-sdk[gpu]'",
+                )
+            modules_to_save = list(adapter_spec.modules_to_save)
+            plan_adapter = PlanAdapter(
+                kind=kind,
+                r=adapter_spec.r,
+                alpha=adapter_spec.alpha,
+                dropout=adapter_spec.dropout,
+                target_modules=family.lora_target_modules(adapter_spec.target_modules, vision=adapter_spec.vision),
+                vision=adapter_spec.vision,
+                modules_to_save=modules_to_save,
+                bits=bits,
+                quant_type=getattr(adapter_spec, "quant_type", None) if bits else None,
+                double_quant=getattr(adapter_spec, "double_quant", None) if bits else None,
+            )
+    elif spec.stage.kind != "zero_shot":
+        notes.append("adapter.kind none: the whole model is trained")
+
+    # -- backend
+    backend = spec.hardware.backend
+    if backend == "auto":
+        backend = "unsloth" if (run_device == "cuda" and hardware.unsloth and family_name in UNSLOTH_FAMILIES) else "transformers"
+    elif backend == "unsloth":
+        if run_device == "cpu":
+            if not forced_cpu:
+                raise PlanError(
+                    f"{where}: hardware.backend: unsloth needs a CUDA GPU (Unsloth cannot run vision models on the CPU)",
+                    hint="set hardware.backend: auto, or pass --device cpu to use transformers + PEFT",
+                )
+            notes.append("--device cpu: backend unsloth → transformers + PEFT")
+            backend = "transformers"
+        elif not hardware.unsloth:
+            raise MissingDependencyError(f"{where}: hardware.backend: unsloth is not installed", hint="pip install 'rrg-sdk[gpu]'")
+
+    # -- optimizer and trainer config
+    optimizer: str | None = None
+    trainer: dict[str, Any] | None = None
+    training = spec.training
+    if spec.stage.kind != "zero_shot" and training is not None:
+        optimizer = training.optimizer
+        if optimizer == "adamw_8bit" and (run_device == "cpu" or not hardware.bitsandbytes):
+            if run_device == "cpu" and forced_cpu:
+                notes.append("--device cpu: optimizer adamw_8bit → adamw_torch")
+                optimizer = "adamw_torch"
+            elif run_device == "cpu":
+                raise PlanError(
+                    f"{where}: training.optimizer: adamw_8bit needs a CUDA GPU and bitsandbytes",
+                    hint="set training.optimizer: adamw_torch, or pass --device cpu",
+                )
+            else:
+                raise MissingDependencyError(f"{where}: training.optimizer: adamw_8bit needs bitsandbytes", hint="pip install 'rrg-sdk[gpu]'")
+        trainer = _trainer_kwargs(spec, run_device, precision, optimizer)
+        try:
+            build_trl_config(spec.stage.kind, trainer, "rrg-plan-check")
+        except ValueError as exc:
+            raise PlanError(
+                f"{where}: TRL rejects the {spec.stage.kind} settings: {_first_line(exc)}",
+                hint="change the training/grpo values it names",
+            ) from None
+
+    # -- model source and init adapter
+    model_spec = spec.model
+    source = _model_source(family, model_spec.id)
+    init_from = getattr(spec.stage, "init_from", None)
+
+    # -- data
+    data = _plan_data(spec, where)
+
+    # -- parameters and memory
+    parameters = memory = None
+    if count_parameters:
+        parameters = _count_parameters(family, source, model_spec, plan_adapter)
+        memory = _estimate_memory(spec, parameters, precision, plan_adapter, training)
+
+    generation = {
+        "max_new_tokens": spec.evaluation.max_new_tokens,
+        "batch_size": spec.evaluation.batch_size,
+        "num_beams": spec.evaluation.num_beams,
+        "truncate_chars": spec.evaluation.truncate_chars,
+        "metrics": list(spec.evaluation.metrics),
+        "split": spec.evaluation.split or spec.data.eval_split,
+        "save_predictions": spec.evaluation.save_predictions,
+        "greedy": spec.evaluation.num_beams == 1,
+    }
+    reward = spec.reward.model_dump(mode="json") if (spec.stage.kind == "grpo" and spec.reward is not None) else None
+    return Plan(
+        recipe=recipe.ref,
+        recipe_hash=recipe.hash,
+        stage=spec.stage.kind,
+        seed=spec.seed,
+        hardware=hardware.describe(),
+        device=run_device,
+        backend=backend,
+        precision=precision,
+        dtype=DTYPES[precision],
+        optimizer=optimizer,
+        model=PlanModel(
+            family=family_name,
+            id=model_spec.id,
+            source=source,
+            revision=model_spec.revision,
+            trust_remote_code=model_spec.trust_remote_code,
+            image_size=model_spec.image_size,
+            init_adapter=model_spec.adapter,
+        ),
+        adapter=plan_adapter,
+        parameters=parameters,
+        data=data,
+        init_from=init_from,
+        trainer=trainer,
+        generation=generation,
+        reward=reward,
+        memory=memory,
+        notes=notes,
+    )
+
+
+def build_trl_config(stage: str, kwargs: dict[str, Any], output_dir: str | Path) -> Any:
+    """Instantiate TRL's ``SFTConfig`` or ``GRPOConfig`` (its ``__post_init__`` validates)."""
+    if stage == "sft":
+        from trl import SFTConfig as config_class
+    elif stage == "grpo":
+        from trl import GRPOConfig as config_class
+    else:
+        raise ValueError(f"stage {stage!r} has no TRL config")
+    return config_class(output_dir=str(output_dir), **kwargs)
+
+
+def _trainer_kwargs(spec: Any, device: str, precision: str, optimizer: str) -> dict[str, Any]:
+    """The recipe's training section in TRL's words, with every TRL default that rrg overrides set."""
+    t = spec.training
+    common: dict[str, Any] = {
+        "seed": spec.seed,
+        "data_seed": spec.seed,
+        "learning_rate": t.learning_rate,
+        "num_train_epochs": t.epochs,
+        "max_steps": t.max_steps,
+        "per_device_train_batch_size": t.per_device_batch_size,
+        "gradient_accumulation_steps": t.gradient_accumulation_steps,
+        "warmup_steps": t.warmup_steps,
+        "lr_scheduler_type": t.lr_scheduler,
+        "optim": optimizer,
+        "weight_decay": t.weight_decay,
+        "max_grad_norm": t.max_grad_norm,
+        "logging_steps": t.logging_steps,
+        "save_strategy": "steps",
+        "save_steps": t.save_steps,
+        "save_total_limit": t.save_total_limit,
+        # TRL turns these on by default, even on the CPU; the recipe decides.
+        "gradient_checkpointing": t.gradient_checkpointing,
+        "bf16": precision == "bf16",
+        "fp16": precision == "fp16",
+        "use_cpu": device == "cpu",
+        "report_to": "none",
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+        "remove_unused_columns": False,
+    }
+    if spec.stage.kind == "sft":
+        return {
+            **common,
+            "per_device_eval_batch_size": t.per_device_batch_size,
+            "max_length": t.max_length,
+            "completion_only_loss": True,
+            "eval_strategy": "steps",
+            "eval_steps": t.eval_steps,
+            "load_best_model_at_end": True,
+            "metric_for_best_model": "eval_loss",
+            "greater_is_better": False,
+        }
+    g = spec.grpo
+    return {
+        **common,
+        "eval_strategy": "no",
+        "num_generations": g.num_generations,
+        "loss_type": g.loss_type,
+        "importance_sampling_level": g.importance_sampling_level,
+        "max_completion_length": g.max_completion_length,
+        "temperature": g.temperature,
+        "beta": g.beta,
+        "epsilon": g.epsilon,
+        "log_completions": False,
+    }
+
+
+def _model_source(family: Any, model_id: str) -> str:
+    if model_id == "tiny":
+        return str(family.tiny_path())
+    local = Path(model_id).expanduser()
+    if local.is_dir():
+        return str(local.resolve())
+    return model_id
+
+
+def _plan_data(spec: Any, where: Any) -> PlanData:
+    from rrg.data.flare import _read_items
+    from rrg.data.layout import locate_split, resolve_data_root
+
+    data = spec.data
+    root = resolve_data_root(data.root, data.dataset, data.category)
+
+    def count(split: str, limit: int | None) -> int:
+        location = locate_split(root, data.dataset, split, data.category)
+        _, items = _read_items(location)
+        return min(len(items), limit) if limit is not None else len(items)
+
+    trains = spec.stage.kind != "zero_shot"
+    eval_split = spec.evaluation.split or data.eval_split
+    return PlanData(
+        root=str(root),
+        dataset=data.dataset,
+        category=data.category,
+        train_split=data.train_split if trains else None,
+        eval_split=eval_split,
+        train_size=count(data.train_split, data.max_train_samples) if trains else None,
+        eval_size=count(eval_split, data.max_eval_samples),
+        image_policy=data.image_policy,
+        credentialed=data.credentialed,
+    )
+
+
+def _count_parameters(family: Any, source: str, model_spec: Any, adapter: PlanAdapter | None) -> PlanParameters:
+    """Count parameters on the meta device from the model's config: no weights are read."""
+    import re
+
+    import torch
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(
+            source,
+            revision=model_spec.revision,
+            trust_remote_code=model_spec.trust_remote_code,
+            local_files_only=True,
+        )
+        with torch.device("meta"):
+            model = family._model_class()._from_config(config)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return PlanParameters(total=None, trainable=None, lora_modules=None, note=f"config of {source} not available offline ({type(exc).__name__})")
+    total = sum(p.numel() for p in model.parameters())
+    text_config = getattr(config, "text_config", None) or config
+    dims = {
+        "hidden_size": getattr(text_config, "hidden_size", None),
+        "num_layers": getattr(text_config, "num_hidden_layers", None),
+    }
+    if adapter is None:
+        return PlanParameters(total=total, trainable=total, lora_modules=None, **dims)
+    targets = adapter.target_modules
+    matched = trainable = 0
+    for name, module in model.named_modules():
+        if not isinstance(module, torch.nn.Linear):
+            continue
+        if isinstance(targets, str):
+            hit = targets == "all-linear" or re.fullmatch(targets, name) is not None
+        else:
+            hit = name.rsplit(".", 1)[-1] in targets
+        if hit and not name.endswith("lm_head"):
+            matched += 1
+            trainable += adapter.r * (module.in_features + module.out_features)
+    for name, module in model.named_modules():
+        if name.rsplit(".", 1)[-1] in adapter.modules_to_save:
+            trainable += sum(p.numel() for p in module.parameters())
+    return PlanParameters(total=total, trainable=trainable, lora_modules=matched, **dims)
+
+
+def _estimate_memory(spec: Any, parameters: PlanParameters, precision: str, adapter: PlanAdapter | None, training: Any) -> PlanMemory | None:
+    if parameters.total is None:
+        return None
+    gib = 2.0**30
+    weight_bytes = BYTES_PER_PARAM[precision]
+    if adapter is not None and adapter.bits:
+        weight_bytes = adapter.bits / 8 + 0.05  # quantised blocks plus their constants
+    weights = parameters.total * weight_bytes
+    trainable = 0.0
+    activations = 0.0
+    if spec.stage.kind != "zero_shot" and training is not None:
+        optimizer_bytes = 2.0 if training.optimizer == "adamw_8bit" else 8.0
+        trainable = (parameters.trainable or 0) * (4.0 + 4.0 + optimizer_bytes)
+        hidden, layers = _text_dims(spec, parameters)
+        tokens = training.per_device_batch_size * training.max_length
+        activations = tokens * hidden * layers * 16 * BYTES_PER_PARAM[precision]
+        if training.gradient_checkpointing:
+            activations /= max(layers, 1) ** 0.5
+    else:
+        tokens = spec.evaluation.batch_size * (spec.evaluation.max_new_tokens + 512)
+        hidden, layers = _text_dims(spec, parameters)
+        activations = tokens * hidden * layers * 4 * BYTES_PER_PARAM[precision]
+    total = weights + trainable + activations
+    return PlanMemory(
+        weights_gib=round(weights / gib, 3),
+        trainable_gib=round(trainable / gib, 3),
+        activations_gib=round(activations / gib, 3),
+        total_gib=round(total / gib, 3),
+    )
+
+
+def _text_dims(spec: Any, parameters: PlanParameters) -> tuple[int, int]:
+    """Hidden size and depth of the language model (from its config)."""
+    return parameters.hidden_size or 4096, parameters.num_layers or 32
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

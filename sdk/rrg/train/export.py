@@ -1,0 +1,38 @@
+"""The weights a training stage hands on, as one self-contained folder (weights + processor)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What a training stage produced. ``adapter_dir`` is the checkpoint folder the run hands on."""
+
+    adapter_dir: Path
+    step: int
+    best_eval_loss: float | None
+    log_history: list[dict[str, Any]]
+    stopped_early: bool
+
+
+def export_weights(trainer: Any, processor: Any, checkpoints_dir: Path, use_best: bool) -> tuple[Path, int]:
+    """The folder the run hands on and its step.
+
+    With ``use_best``, the checkpoint with the best validation loss as the trainer saved it (read
+    back from disk later, never from the model in memory); otherwise the checkpoint of the last
+    step, saved now if the trainer did not. The processor is saved beside the weights so the
+    folder loads on its own.
+    """
+    state = trainer.state
+    best = state.best_model_checkpoint
+    if use_best and best and Path(best).is_dir():
+        folder = Path(best)
+    else:
+        folder = checkpoints_dir / f"checkpoint-{state.global_step}"
+        if not folder.is_dir():
+            trainer.save_model(str(folder))
+    processor.save_pretrained(str(folder))
+    return folder, int(folder.name.rsplit("-", 1)[-1])
