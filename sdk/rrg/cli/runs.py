@@ -24,10 +24,12 @@ def short_time(value: datetime | None) -> str | None:
     return None if value is None else value.strftime("%Y-%m-%d %H:%M")
 
 
-def metric_columns(rows: list[dict[str, Any]], also: tuple[str, ...] = ()) -> list[str]:
-    """Metric names present in ``rows``: green_flare, bleu4_flare, ce first, then the rest by name."""
+def metric_columns(rows: list[dict[str, Any]], also: tuple[str, ...] = (), every: bool = True) -> list[str]:
+    """Metric names present in ``rows``: green_flare, bleu4_flare, ce first, then (with ``every``)
+    the rest by name; ``also`` (sorted-on or filtered metrics) are always included."""
     names = {name for row in rows for name in row["metrics"]} | set(also)
-    return [m for m in PREFERRED_METRICS if m in names] + sorted(names - set(PREFERRED_METRICS))
+    rest = sorted(names - set(PREFERRED_METRICS)) if every else [m for m in dict.fromkeys(also) if m not in PREFERRED_METRICS]
+    return [m for m in PREFERRED_METRICS if m in names] + rest
 
 
 @click.group()
@@ -82,7 +84,8 @@ def list_runs(registry, recipe, stage, model, statuses, tags, where, sort, ascen
     also = tuple(MetricFilter.parse(w).metric for w in where)
     if sort and sort not in RUN_FIELDS:
         also += (sort,)
-    metrics = metric_columns(rows, also)
+    # A terminal table keeps to the headline metrics; CSV carries every metric logged.
+    metrics = metric_columns(rows, also, every=output_format != "table")
     flat = []
     for row in rows:
         item = {k: v for k, v in row.items() if k != "metrics"}
