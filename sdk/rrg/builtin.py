@@ -73,7 +73,13 @@ BUILTIN_RECIPES: tuple[BuiltinRecipe, ...] = (
     _recipe("paper/medgemma-4b/sft", "study: MedGemma-4B QLoRA SFT"),
 )
 
-CARD_TEMPLATES: tuple[CardTemplate, ...] = ()
+CARD_TEMPLATES: tuple[CardTemplate, ...] = (
+    CardTemplate(
+        name="adapter",
+        file="adapter.md.j2",
+        summary="model card of a trained LoRA adapter: Hub metadata, recipe, lineage, metrics, licence, how to load",
+    ),
+)
 
 
 def builtin_recipe(name: str) -> BuiltinRecipe | None:

@@ -25,6 +25,9 @@ COMMANDS: dict[str, str] = {
     "db": "db:db",
     "run": "run:run",
     "plan": "run:plan",
+    "card": "hub:card",
+    "publish": "hub:publish",
+    "pull": "hub:pull",
 }
 
 

@@ -1,0 +1,229 @@
+"""Everything a model card and an upload need from one recorded run, read from the registry.
+
+:func:`publishable_run` checks that the run can be published (succeeded, trained an adapter saved
+as safetensors, evaluated with green_flare, a base model with a Hub id) and gathers its recipe,
+base model, data, metrics, green_flare components, lineage and example outputs. It reads the
+registry only; nothing here touches the network or imports torch.
+
+The tiny random-weight twins (``model.id: tiny``) have no Hub checkpoint of their own. A tiny run's
+card names the family's reference checkpoint (``family.reference_ids[0]``) as ``base_model``, the
+architecture it copies, tags it ``tiny-random-twin`` and says in its first lines that it is a
+test artifact that loads only onto rrg's tiny twin; such runs may only go to private repositories
+(see :mod:`rrg.hub.publish`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rrg.errors import RrgError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rrg.recipe.schema import RecipeSpec
+    from rrg_registry import Registry
+    from rrg_registry.entities import RunDetail
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+RUN_LEVEL_METRICS = ("wall_seconds", "peak_rss_gib", "generation_samples_per_second")
+"""Metrics that describe the machine a run ran on, not the model; kept out of the card's results."""
+MAX_EXAMPLES = 3
+MAX_LINEAGE = 16
+
+
+class NotPublishable(RrgError):
+    """The run cannot be published as it stands."""
+
+
+@dataclass(frozen=True)
+class LineageStep:
+    """One run in the chain that led to the published adapter (oldest first)."""
+
+    run_id: str
+    recipe: str
+    stage: str
+    model_id: str
+    green_flare: float | None
+    split: str | None
+    n: int | None
+    before_green_flare: float | None = None
+    """green_flare of the model the run started from, scored on the same samples before training."""
+    started_from: str | None = None
+    """What the run started from when it was not another recorded run (``hub:org/name@rev``)."""
+    published: str | None = None
+    """``org/name@commit`` of an ancestor's latest publication, if any (never set for the run itself)."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One generated report next to its reference, for the card."""
+
+    sample_id: str
+    question: str
+    prediction: str
+    reference: str
+
+
+@dataclass(frozen=True)
+class PublishableRun:
+    """A run as a model card and an upload see it."""
+
+    detail: RunDetail
+    spec: RecipeSpec
+    adapter_dir: Path
+    base_model: str
+    """The Hub id the adapter applies to (for a tiny twin: the family's reference checkpoint)."""
+    base_revision: str | None
+    tiny: bool
+    family: str
+    family_display: str
+    trust_remote_code: bool
+    split: str
+    n: int
+    metrics: dict[str, float]
+    """Evaluation metrics on ``split`` (green_flare, bleu4_flare, ce, rouge_l, ...)."""
+    components: dict[str, float | None]
+    """The seven green_flare components, severity_correlation and overall."""
+    before: dict[str, float]
+    """The starting model's scores on the same samples (``before/<metric>``), if measured."""
+    training: dict[str, float]
+    """The trainer's last logged values (``train/<name>``)."""
+    lineage: tuple[LineageStep, ...]
+    examples: tuple[Example, ...] = field(default=())
+
+    @property
+    def run_id(self) -> str:
+        return self.detail.run.id
+
+    @property
+    def stage(self) -> str:
+        return self.detail.run.stage
+
+    @property
+    def recipe_ref(self) -> str:
+        return self.detail.recipe.ref
+
+    @property
+    def recipe_yaml(self) -> str:
+        return self.detail.recipe.yaml_text
+
+    @property
+    def credentialed(self) -> bool:
+        return self.spec.data.credentialed
+
+    @property
+    def demo_data(self) -> bool:
+        return self.spec.data.root == "demo"
+
+
+def publishable_run(registry: Registry, run_id: str) -> PublishableRun:
+    """Check that run ``run_id`` (id or unique prefix) can be published and gather what the card needs."""
+    from rrg.models import get_family
+    from rrg.recipe import Recipe
+
+    detail = registry.get_run(run_id)
+    run = detail.run
+    label = f"run {run.id} ({run.recipe}, {run.stage})"
+    if run.status.value != "succeeded":
+        raise NotPublishable(f"{label} is {run.status.value}, not succeeded", hint="publish a succeeded run (rrg runs list --status succeeded)")
+    if run.stage == "zero_shot":
+        raise NotPublishable(f"{label} trained no adapter", hint="publish an sft or grpo run")
+    adapter_dir = _adapter_dir(detail, label)
+    spec = Recipe.from_yaml(detail.recipe.yaml_text).spec
+    family = get_family(run.model_family)
+    plan_model = (run.plan or {}).get("model", {})
+    base_model, tiny = _base_model(family, run.model_id, plan_model.get("source", run.model_id), label)
+    if not detail.components or "green_flare" not in detail.metrics:
+        raise NotPublishable(f"{label} has no green_flare evaluation", hint="evaluate with green_flare (evaluation.metrics) before publishing")
+    last = detail.components[-1]
+    metrics = {
+        name: value
+        for name, value in detail.metrics.items()
+        if "/" not in name and name not in RUN_LEVEL_METRICS
+    }
+    return PublishableRun(
+        detail=detail,
+        spec=spec,
+        adapter_dir=adapter_dir,
+        base_model=base_model,
+        base_revision=None if tiny else run.model_revision,
+        tiny=tiny,
+        family=family.name,
+        family_display=family.display_name,
+        trust_remote_code=bool(plan_model.get("trust_remote_code", False)),
+        split=last.split,
+        n=last.n,
+        metrics=dict(sorted(metrics.items())),
+        components=last.values(),
+        before={name.removeprefix("before/"): value for name, value in sorted(detail.metrics.items()) if name.startswith("before/")},
+        training={name.removeprefix("train/"): value for name, value in sorted(detail.metrics.items()) if name.startswith("train/")},
+        lineage=_lineage(registry, detail),
+        examples=() if spec.data.credentialed else _examples(registry, run.id, last.split),
+    )
+
+
+def _adapter_dir(detail: RunDetail, label: str) -> Path:
+    best = [c for c in detail.checkpoints if c.best]
+    if not best:
+        raise NotPublishable(f"{label} recorded no adapter", hint="publish an sft or grpo run that saved a checkpoint")
+    path = Path(best[-1].path)
+    if not (path / "adapter_config.json").is_file():
+        raise NotPublishable(f"{label}: its adapter is gone from {path}", hint="rerun the recipe, or restore the run's output folder")
+    if not (path / "adapter_model.safetensors").is_file():
+        raise NotPublishable(
+            f"{label}: {path} holds no adapter_model.safetensors",
+            hint="rrg publishes LoRA adapters saved as safetensors; full fine-tunes and pickled weights are not uploaded",
+        )
+    return path
+
+
+def _base_model(family: Any, model_id: str, source: str, label: str) -> tuple[str, bool]:
+    """The Hub id for ``base_model``, and whether the run used the tiny twin."""
+    if model_id == "tiny":
+        return family.reference_ids[0], True
+    looks_local = model_id.startswith(("/", ".", "~")) or source != model_id or not HUB_ID.match(model_id)
+    if looks_local:
+        raise NotPublishable(
+            f"{label}: its base model is the local folder {model_id!r}, and a card's base_model must be a Hub id",
+            hint=f"rerun the recipe with model.id set to the Hub id that folder copies (e.g. {family.reference_ids[0]})",
+        )
+    return model_id, False
+
+
+def _lineage(registry: Registry, detail: RunDetail) -> tuple[LineageStep, ...]:
+    """The run and its recorded ancestors (GRPO → SFT → ...), oldest first."""
+    steps: list[LineageStep] = []
+    current: RunDetail | None = detail
+    seen: set[str] = set()
+    while current is not None and current.run.id not in seen and len(steps) < MAX_LINEAGE:
+        seen.add(current.run.id)
+        run = current.run
+        last = current.components[-1] if current.components else None
+        # An ancestor's publication, never the run's own: publishing must not change what is published.
+        published = current.publications[-1] if (current.publications and current is not detail) else None
+        steps.append(
+            LineageStep(
+                run_id=run.id,
+                recipe=run.recipe,
+                stage=run.stage,
+                model_id=run.model_id,
+                green_flare=current.metrics.get("green_flare"),
+                split=last.split if last else None,
+                n=last.n if last else None,
+                before_green_flare=current.metrics.get("before/green_flare"),
+                started_from=run.adapter if (run.adapter and run.parent_run_id is None) else None,
+                published=f"{published.repo}@{published.revision}" if published else None,
+            )
+        )
+        current = registry.get_run(current.parent.id) if current.parent is not None else None
+    return tuple(reversed(steps))
+
+
+def _examples(registry: Registry, run_id: str, split: str) -> tuple[Example, ...]:
+    rows = registry.predictions(run_id, split)[:MAX_EXAMPLES]
+    return tuple(
+        Example(sample_id=p.sample_id, question=p.question or "", prediction=p.prediction, reference=p.reference or "")
+        for p in rows
+    )
