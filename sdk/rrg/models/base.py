@@ -412,16 +412,21 @@ def _copy_saved_lora_weights(
 ) -> None:
     """Load ``adapter_model.safetensors`` into ``peft_model`` by exact parameter name.
 
-    PEFT saves adapter keys as model keys with ``.<adapter_name>`` removed; this inverts that and
-    nothing else, so no architecture key conversion can interfere.
+    PEFT saves LoRA keys as model keys with ``.<adapter_name>`` removed, and the trained copies of
+    ``modules_to_save`` (``<module>.modules_to_save.<adapter_name>.weight``) as the module's own
+    key; this inverts that and nothing else, so no architecture key conversion can interfere.
     """
     from safetensors.torch import load_file
 
     saved = load_file(str(adapter_path / "adapter_model.safetensors"))
     marker = f".{adapter_name}."
-    by_saved_key = {
-        key.replace(marker, ".", 1): key for key in peft_model.state_dict() if marker in key
-    }
+    saved_copy = f".modules_to_save.{adapter_name}."
+    by_saved_key = {}
+    for key in peft_model.state_dict():
+        if saved_copy in key:
+            by_saved_key[key.replace(saved_copy, ".", 1)] = key
+        elif marker in key:
+            by_saved_key[key.replace(marker, ".", 1)] = key
     unmatched = [key for key in saved if key not in by_saved_key]
     if unmatched:
         raise RrgError(
