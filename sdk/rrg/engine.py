@@ -336,7 +336,7 @@ def _before_training(plan: Plan, family: Any, start: AdapterSource | None, prepa
 def _run_stage(recipe: Recipe, prepared: PreparedRun, recorder: RunRecorder, run_dir: Path, events: RunEvents) -> tuple[ModelEvaluation, int | None]:
     from rrg.evaluation import evaluate_model
     from rrg.models import get_family
-    from rrg.train.callbacks import ProgressCallback, RegistryCallback, file_sha256, folder_size, weights_file
+    from rrg.train.callbacks import ProgressCallback, RegistryCallback, file_sha256, weights_file
 
     plan = prepared.plan
     spec = recipe.spec
@@ -380,7 +380,7 @@ def _run_stage(recipe: Recipe, prepared: PreparedRun, recorder: RunRecorder, run
                 peft_config = lora_config(plan)
             result = run_grpo(plan, model, processor, family, prepared.train.dataset, run_dir, callbacks, peft_config=peft_config)
         weights = weights_file(result.adapter_dir)
-        checkpoint_id = recorder.hand_on(result.step, result.adapter_dir, file_sha256(weights), folder_size(result.adapter_dir), result.best_eval_loss)
+        checkpoint_id = recorder.hand_on(result.step, result.adapter_dir, file_sha256(weights), weights.stat().st_size, result.best_eval_loss)
         # Evaluate exactly what the run hands on, read back from disk.
         del model
         events.on_phase("loading trained weights")

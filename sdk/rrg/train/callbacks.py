@@ -32,10 +32,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def folder_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 def weights_file(folder: Path) -> Path | None:
     """The adapter (or full model) weights file of a saved checkpoint."""
     for name in WEIGHT_FILES:
@@ -58,7 +54,10 @@ def numeric_logs(logs: dict[str, Any]) -> dict[str, float]:
 
 class RegistryCallback(TrainerCallback):
     """Records logged metrics, every checkpoint as it is saved (with its eval loss and whether it
-    is the best so far), and a heartbeat so a dead process is detected."""
+    is the best so far), and a heartbeat so a dead process is detected.
+
+    A checkpoint's sha256 and size are those of its weights file, which stays as saved (the
+    folder itself gains the processor files when the run hands it on)."""
 
     def __init__(self, recorder: Recorder, heartbeat_seconds: float = 30.0) -> None:
         self.recorder = recorder
@@ -80,7 +79,7 @@ class RegistryCallback(TrainerCallback):
             None,
         )
         best = state.best_model_checkpoint is not None and Path(state.best_model_checkpoint) == folder
-        self.recorder.record_checkpoint(state.global_step, folder, file_sha256(weights), folder_size(folder), eval_loss, best)
+        self.recorder.record_checkpoint(state.global_step, folder, file_sha256(weights), weights.stat().st_size, eval_loss, best)
 
     def on_step_end(self, args, state, control, **kwargs):
         now = time.monotonic()
