@@ -254,9 +254,12 @@ def resolve_plan(
         try:
             build_trl_config(spec.stage.kind, trainer, "rrg-plan-check")
         except ValueError as exc:
+            message = _first_line(exc)
+            keys = _recipe_keys(message, trainer)
             raise PlanError(
-                f"{where}: TRL rejects the {spec.stage.kind} settings: {_first_line(exc)}",
-                hint="change the training/grpo values it names",
+                f"{where}: TRL rejects the {spec.stage.kind} settings: {message}"
+                + (f" (recipe keys: {', '.join(keys)})" if keys else ""),
+                hint=f"change {' or '.join(keys)}" if keys else "change the training/grpo values it names",
             ) from None
 
     # -- model source and init adapter
@@ -347,8 +350,10 @@ def _trainer_kwargs(spec: Any, device: str, precision: str, optimizer: str) -> d
         "save_strategy": "steps",
         "save_steps": t.save_steps,
         "save_total_limit": t.save_total_limit,
-        # TRL turns these on by default, even on the CPU; the recipe decides.
-        "gradient_checkpointing": t.gradient_checkpointing,
+        # TRL turns these on by default, even on the CPU; the recipe decides. (transformers 5
+        # renamed gradient_checkpointing to activation_checkpointing; TRL reads the old name,
+        # which mirrors the new one.)
+        "activation_checkpointing": t.gradient_checkpointing,
         "bf16": precision == "bf16",
         "fp16": precision == "fp16",
         "use_cpu": device == "cpu",
@@ -498,6 +503,52 @@ def _estimate_memory(spec: Any, parameters: PlanParameters, precision: str, adap
 def _text_dims(spec: Any, parameters: PlanParameters) -> tuple[int, int]:
     """Hidden size and depth of the language model (from its config)."""
     return parameters.hidden_size or 4096, parameters.num_layers or 32
+
+
+TRL_TO_RECIPE_KEYS: dict[str, tuple[str, ...]] = {
+    "generation_batch_size": ("training.per_device_batch_size", "training.gradient_accumulation_steps"),
+    "per_device_train_batch_size": ("training.per_device_batch_size",),
+    "per_device_eval_batch_size": ("training.per_device_batch_size",),
+    "gradient_accumulation_steps": ("training.gradient_accumulation_steps",),
+    "steps_per_generation": ("training.gradient_accumulation_steps",),
+    "num_generations": ("grpo.num_generations",),
+    "max_completion_length": ("grpo.max_completion_length",),
+    "loss_type": ("grpo.loss_type",),
+    "importance_sampling_level": ("grpo.importance_sampling_level",),
+    "temperature": ("grpo.temperature",),
+    "beta": ("grpo.beta",),
+    "epsilon": ("grpo.epsilon",),
+    "learning_rate": ("training.learning_rate",),
+    "max_steps": ("training.max_steps",),
+    "num_train_epochs": ("training.epochs",),
+    "warmup_steps": ("training.warmup_steps",),
+    "eval_steps": ("training.eval_steps",),
+    "save_steps": ("training.save_steps",),
+    "logging_steps": ("training.logging_steps",),
+    "save_total_limit": ("training.save_total_limit",),
+    "max_length": ("training.max_length",),
+    "optim": ("training.optimizer",),
+    "bf16": ("hardware.precision",),
+    "fp16": ("hardware.precision",),
+}
+"""The recipe keys behind the TRL config fields rrg sets, to name them when TRL rejects a value."""
+
+
+def _recipe_keys(message: str, trainer: dict[str, Any]) -> list[str]:
+    """The recipe keys behind the TRL fields a TRL error message names, in the order named."""
+    import re
+
+    named = sorted(
+        (match.start(), field)
+        for field in TRL_TO_RECIPE_KEYS
+        if field in trainer or field in ("generation_batch_size", "steps_per_generation")
+        for match in [re.search(rf"(?<![\w.]){re.escape(field)}(?!\w)", message)]
+        if match is not None
+    )
+    keys: list[str] = []
+    for _, field in named:
+        keys += [k for k in TRL_TO_RECIPE_KEYS[field] if k not in keys]
+    return keys
 
 
 def _first_line(exc: BaseException) -> str:

@@ -42,7 +42,7 @@ def load_unsloth_model(plan: Plan) -> tuple[Any, Any]:
         load_in_4bit=bool(adapter and adapter.kind == "qlora" and adapter.bits == 4),
         load_in_8bit=bool(adapter and adapter.kind == "qlora" and adapter.bits == 8),
         dtype={"bf16": torch.bfloat16, "fp16": torch.float16}.get(plan.precision, torch.float32),
-        use_gradient_checkpointing="unsloth" if (plan.trainer or {}).get("gradient_checkpointing") else False,
+        use_gradient_checkpointing="unsloth" if (plan.trainer or {}).get("activation_checkpointing") else False,
         trust_remote_code=plan.model.trust_remote_code,
     )
     if adapter is not None:
