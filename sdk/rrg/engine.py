@@ -101,12 +101,15 @@ def run_recipe(
     device: str | None = None,
     output_dir: str | Path = DEFAULT_OUTPUT_DIR,
     events: RunEvents | None = None,
+    prepared: PreparedRun | None = None,
 ) -> Run:
     """Run ``recipe`` and record it; returns the :class:`~rrg.run.Run` handle.
 
     ``registry`` defaults to ``Registry.default()`` (``$RRG_REGISTRY_URL`` or ``./rrg.db``);
     ``device="cpu"`` runs a GPU recipe on the CPU (see :func:`rrg.plan.resolve_plan`); outputs
-    (checkpoints, the exported adapter) go to ``output_dir/<run id>/``.
+    (checkpoints, the exported adapter) go to ``output_dir/<run id>/``. ``prepared`` is what
+    :func:`prepare_run` returned for this recipe, registry and device, if the caller checked
+    first (the CLI does, so a user error prints before any progress display).
     """
     from rrg.run import Run
 
@@ -115,7 +118,10 @@ def run_recipe(
         from rrg_registry import Registry as RegistryClass
 
         registry = RegistryClass.default()
-    prepared = prepare_run(recipe, registry=registry, device=device, events=events)
+    if prepared is None:
+        prepared = prepare_run(recipe, registry=registry, device=device, events=events)
+    elif prepared.plan.recipe_hash != recipe.hash:
+        raise ValueError(f"the prepared run is of another recipe ({prepared.plan.recipe}, {prepared.plan.recipe_hash[:12]})")
     run_id = _create_run(registry, recipe, prepared)
     _execute(registry, run_id, recipe, prepared, Path(output_dir).resolve() / run_id, events)
     return Run(run_id, registry=registry, plan=prepared.plan)

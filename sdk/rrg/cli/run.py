@@ -192,8 +192,9 @@ def run(recipe_ref: str, overrides: tuple[str, ...], device: str | None, dry_run
     console = Console(stderr=True)
     with Registry.from_url(registry_url) as registry:
         recipe = _load(recipe_ref, overrides, registry)
+        # Everything a user can get wrong fails here, as one line, before any progress display.
+        prepared = prepare_run(recipe, registry=registry, device=device)
         if dry_run:
-            prepared = prepare_run(recipe, registry=registry, device=device)
             print_plan(prepared.plan)
             parent = prepared.parent or prepared.init_adapter
             if parent is not None:
@@ -201,12 +202,12 @@ def run(recipe_ref: str, overrides: tuple[str, ...], device: str | None, dry_run
             click.echo("dry run: nothing was recorded")
             return
         if as_json:
-            finished = run_recipe(recipe, registry=registry, device=device, output_dir=output_dir)
+            finished = run_recipe(recipe, registry=registry, device=device, output_dir=output_dir, prepared=prepared)
             click.echo(dumps_json(_run_json(finished)))
             return
         with _Progress(console) as progress:
             events = RunEvents(on_phase=progress.on_phase, on_train_step=progress.on_train_step, on_generate=progress.on_generate)
-            finished = run_recipe(recipe, registry=registry, device=device, output_dir=output_dir, events=events)
+            finished = run_recipe(recipe, registry=registry, device=device, output_dir=output_dir, events=events, prepared=prepared)
         print_summary(finished)
 
 
