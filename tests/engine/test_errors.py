@@ -1,0 +1,112 @@
+"""Errors a user can cause stop ``rrg run`` with one line and exit 2, before anything is recorded."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from engine_helpers import STAGE_RECIPES, load_recipe, stage_overrides
+from rrg.cli import cli
+
+
+def rrg_run(registry, stage: str, *extra: str, output_dir: Path | None = None):
+    args = ["run", str(STAGE_RECIPES[stage]), "--registry", registry.url]
+    for override in stage_overrides(stage, extra=extra):
+        args += ["--set", override]
+    if output_dir is not None:
+        args += ["--output-dir", str(output_dir)]
+    return CliRunner().invoke(cli, args)
+
+
+def snapshot(registry) -> tuple:
+    """What a failed start must not change: runs, recipe versions."""
+    return (
+        [r.id for r in registry.search_runs()],
+        [(v.name, v.version, v.hash) for v in registry.list_recipe_versions()],
+    )
+
+
+def assert_one_line_error(result, *parts: str) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    line = lines[0]
+    assert line.startswith("Error: ") and "(hint: " in line
+    for part in parts:
+        assert part in line, line
+    return line
+
+
+def test_bad_data_root(rrg_cache_env: Path, registry, tmp_path: Path) -> None:
+    before = snapshot(registry)
+    result = rrg_run(registry, "sft", f"data.root={tmp_path / 'nowhere'}")
+    assert_one_line_error(result, f"data.root: folder {tmp_path / 'nowhere'} does not exist")
+    assert snapshot(registry) == before == ([], [])
+    assert not (tmp_path / "rrg_runs").exists()
+
+
+@pytest.fixture
+def root_missing_an_image(demo_root: Path, tmp_path: Path) -> tuple[Path, str]:
+    """A copy of the demo set (files hard-linked, not copied) whose first validation image is gone."""
+    root = tmp_path / "organized_dataset"
+    for split in ("training", "validation-public"):
+        shutil.copytree(demo_root / split, root / split, copy_function=os.link)
+    dataset = root / "validation-public" / "Xray" / "IU_XRay"
+    first = json.loads((dataset / "IU_XRay_questions_val.json").read_text())[0]
+    image = first["ImageName"][0] if isinstance(first["ImageName"], list) else first["ImageName"]
+    (dataset / image).unlink()
+    return root, image
+
+
+def test_a_missing_image_under_image_policy_fail(rrg_cache_env: Path, registry, root_missing_an_image) -> None:
+    root, image = root_missing_an_image
+    before = snapshot(registry)
+    result = rrg_run(registry, "zero_shot", f"data.root={root}", "data.image_policy=fail")
+    assert_one_line_error(result, Path(image).name)
+    assert snapshot(registry) == before
+
+
+def test_a_missing_image_under_image_policy_skip_runs(rrg_cache_env: Path, registry, root_missing_an_image, tmp_path: Path) -> None:
+    root, image = root_missing_an_image
+    result = rrg_run(registry, "zero_shot", f"data.root={root}", "data.image_policy=skip", output_dir=tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    (run,) = registry.search_runs()
+    predictions = registry.predictions(run.id, "validation-public")
+    assert len(predictions) == 4  # the broken sample skipped, the limit still filled
+
+
+def test_grpo_without_a_succeeded_parent(rrg_cache_env: Path, registry) -> None:
+    before = snapshot(registry)
+    result = rrg_run(registry, "grpo")
+    assert_one_line_error(result, "stage.init_from: no succeeded run of demo-sft@1 in the registry", "run the recipe demo-sft@1 first")
+    assert snapshot(registry) == before
+
+
+def test_grpo_from_a_failed_parent(rrg_cache_env: Path, registry) -> None:
+    # a recorded but failed SFT run is no starting point either
+    sft = load_recipe("sft", registry)
+    version = registry.record_recipe(sft.name, sft.version, sft.hash, sft.to_yaml())
+    failed = registry.create_run(version.id, "sft", "qwen2_5_vl", "tiny")
+    registry.start_run(failed.id)
+    registry.finish_run(failed.id, "failed", "RuntimeError: boom")
+    before = snapshot(registry)
+    result = rrg_run(registry, "grpo", f"stage.init_from={failed.id}")
+    assert_one_line_error(result, f"stage.init_from: run {failed.id} (demo-sft@1) is failed, not succeeded")
+    assert snapshot(registry) == before
+
+
+def test_a_changed_recipe_under_a_recorded_version(rrg_cache_env: Path, registry, tmp_path: Path) -> None:
+    first = rrg_run(registry, "zero_shot", output_dir=tmp_path / "out")
+    assert first.exit_code == 0, first.output
+    before = snapshot(registry)
+    changed = rrg_run(registry, "zero_shot", "evaluation.max_new_tokens=12", output_dir=tmp_path / "out")
+    line = assert_one_line_error(changed, "recipe demo-zero-shot@1 is already recorded with different content")
+    assert line.endswith("(hint: bump `version:` to 2 (see the difference with: rrg recipe show demo-zero-shot@1))")
+    assert snapshot(registry) == before
+    bumped = rrg_run(registry, "zero_shot", "evaluation.max_new_tokens=12", "version=2", output_dir=tmp_path / "out")
+    assert bumped.exit_code == 0, bumped.output
+    assert len(registry.search_runs()) == 2
