@@ -260,7 +260,7 @@ def _execute(registry: Registry, run_id: str, recipe: Recipe, prepared: Prepared
                 status="succeeded",
             )
     except KeyboardInterrupt as exc:
-        registry.finish_run(run_id, "interrupted", f"interrupted ({exc or 'Ctrl-C'})")
+        registry.finish_run(run_id, "interrupted", f"interrupted ({str(exc) or 'Ctrl-C'})")
         raise
     except BaseException as exc:
         registry.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}"[:2000])
