@@ -26,7 +26,10 @@ def _destination(registry, run_id: str, repo: str | None, private: bool | None) 
     section = spec.publish
     if repo is None:
         if section is None:
-            raise RrgError(f"run {run_id}: no --repo given and its recipe has no publish.repo", hint="pass --repo org/name")
+            raise RrgError(
+                f"run {run_id}: no --repo given and its recipe has no publish.repo",
+                hint="pass --repo org/name",
+            )
         repo = section.repo
     if private is None:
         private = section.private if section is not None else True
@@ -35,13 +38,37 @@ def _destination(registry, run_id: str, repo: str | None, private: bool | None) 
 
 @click.command("card")
 @click.argument("run_id", metavar="RUN")
-@click.option("--repo", default=None, metavar="ORG/NAME", help="Hub repository the card is for (default: the recipe's publish.repo, else your-org/<recipe name>).")
-@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the card to FILE instead of stdout.")
+@click.option(
+    "--repo",
+    default=None,
+    metavar="ORG/NAME",
+    help="Hub repository the card is for (default: the recipe's publish.repo, else your-org/<recipe name>).",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the card to FILE instead of stdout.",
+)
 @click.option("--license", "license_id", default=None, metavar="ID", help=LICENSE_HELP)
-@click.option("--data-license", "data_license_id", default=None, metavar="ID", help=DATA_LICENSE_HELP)
-@click.option("--template", default="adapter", show_default=True, help="Card template under cards/.")
+@click.option(
+    "--data-license", "data_license_id", default=None, metavar="ID", help=DATA_LICENSE_HELP
+)
+@click.option(
+    "--template", default="adapter", show_default=True, help="Card template under cards/."
+)
 @registry_option
-def card(run_id: str, repo: str | None, output: Path | None, license_id: str | None, data_license_id: str | None, template: str, registry) -> None:
+def card(
+    run_id: str,
+    repo: str | None,
+    output: Path | None,
+    license_id: str | None,
+    data_license_id: str | None,
+    template: str,
+    registry,
+) -> None:
     """Render the model card of RUN (validated, not published).
 
     \b
@@ -57,28 +84,74 @@ def card(run_id: str, repo: str | None, output: Path | None, license_id: str | N
     if repo is None:
         publish = record.spec.publish
         repo = publish.repo if publish is not None else f"your-org/{record.detail.recipe.name}"
-    rendered = render_card(record, check_repo_id(repo), template=template, license=license_id, data_license_id=data_license_id)
+    rendered = render_card(
+        record,
+        check_repo_id(repo),
+        template=template,
+        license=license_id,
+        data_license_id=data_license_id,
+    )
     if output is None:
         click.echo(rendered.text, nl=False)
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(rendered.text, encoding="utf-8")
-    click.echo(f"wrote {output} (licence {rendered.license.adapter.id}: {rendered.license.reason})", err=True)
+    click.echo(
+        f"wrote {output} (licence {rendered.license.adapter.id}: {rendered.license.reason})",
+        err=True,
+    )
 
 
 @click.command("publish")
 @click.argument("run_id", metavar="RUN")
-@click.option("--repo", default=None, metavar="ORG/NAME", help="Hub model repository (default: the recipe's publish.repo).")
-@click.option("--private/--public", "private", default=None, help="Visibility of a new repository (default: private, or the recipe's publish.private).")
-@click.option("--revision", default=None, metavar="BRANCH", help="Branch to commit to (created if missing; default main).")
-@click.option("--dry-run", is_flag=True, help="Assemble and validate the folder, list it and stop: no network.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Keep the assembled folder in DIR.")
+@click.option(
+    "--repo",
+    default=None,
+    metavar="ORG/NAME",
+    help="Hub model repository (default: the recipe's publish.repo).",
+)
+@click.option(
+    "--private/--public",
+    "private",
+    default=None,
+    help="Visibility of a new repository (default: private, or the recipe's publish.private).",
+)
+@click.option(
+    "--revision",
+    default=None,
+    metavar="BRANCH",
+    help="Branch to commit to (created if missing; default main).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Assemble and validate the folder, list it and stop: no network.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the assembled folder in DIR.",
+)
 @click.option("--license", "license_id", default=None, metavar="ID", help=LICENSE_HELP)
-@click.option("--data-license", "data_license_id", default=None, metavar="ID", help=DATA_LICENSE_HELP)
+@click.option(
+    "--data-license", "data_license_id", default=None, metavar="ID", help=DATA_LICENSE_HELP
+)
 @output_options
 @registry_option
-def publish(run_id: str, repo: str | None, private: bool | None, revision: str | None, dry_run: bool, out_dir: Path | None,
-            license_id: str | None, data_license_id: str | None, output_format: str, registry) -> None:
+def publish(
+    run_id: str,
+    repo: str | None,
+    private: bool | None,
+    revision: str | None,
+    dry_run: bool,
+    out_dir: Path | None,
+    license_id: str | None,
+    data_license_id: str | None,
+    output_format: str,
+    registry,
+) -> None:
     """Upload RUN's adapter, model card, recipe and results to a Hub repository in one commit.
 
     The token comes from HF_TOKEN or `hf auth login`; it is never stored. Publishing the same
@@ -96,18 +169,51 @@ def publish(run_id: str, repo: str | None, private: bool | None, revision: str |
     repo, private = _destination(registry, run_id, repo, private)
     if dry_run:
         folder = out_dir if out_dir is not None else Path(tempfile.mkdtemp(prefix="rrg-publish-"))
-        bundle = prepare_publication(registry, run_id, repo, folder, private=private, license=license_id, data_license_id=data_license_id)
+        bundle = prepare_publication(
+            registry,
+            run_id,
+            repo,
+            folder,
+            private=private,
+            license=license_id,
+            data_license_id=data_license_id,
+        )
         rows = bundle.listing()
         if output_format == "json":
-            emit_rows(rows, output_format, json_data={"repo": repo, "private": private, "folder": str(bundle.folder), "card": str(bundle.card_path), "license": bundle.card.license.adapter.id, "files": rows})
+            emit_rows(
+                rows,
+                output_format,
+                json_data={
+                    "repo": repo,
+                    "private": private,
+                    "folder": str(bundle.folder),
+                    "card": str(bundle.card_path),
+                    "license": bundle.card.license.adapter.id,
+                    "files": rows,
+                },
+            )
             return
-        emit_rows(rows, output_format, columns=["file", "bytes", "sha256"], title=f"{repo} ({'private' if private else 'public'}), not uploaded")
+        emit_rows(
+            rows,
+            output_format,
+            columns=["file", "bytes", "sha256"],
+            title=f"{repo} ({'private' if private else 'public'}), not uploaded",
+        )
         if output_format == "table":
             click.echo(f"folder: {bundle.folder}")
             click.echo(f"card: {bundle.card_path}")
             click.echo(f"licence: {bundle.card.license.adapter.id} ({bundle.card.license.reason})")
         return
-    result = publish_run(registry, run_id, repo, private=private, revision=revision, license=license_id, data_license_id=data_license_id, out_dir=out_dir)
+    result = publish_run(
+        registry,
+        run_id,
+        repo,
+        private=private,
+        revision=revision,
+        license=license_id,
+        data_license_id=data_license_id,
+        out_dir=out_dir,
+    )
     if result.new_commit:
         status = "uploaded"
     elif result.recorded:
@@ -115,14 +221,24 @@ def publish(run_id: str, repo: str | None, private: bool | None, revision: str |
     else:
         status = "unchanged: already published at this commit"
     emit_mapping(
-        {"run": run_id, "repo": repo, "private": private, "revision": result.revision, "url": result.url, "status": status, "files": len(result.bundle.files)},
+        {
+            "run": run_id,
+            "repo": repo,
+            "private": private,
+            "revision": result.revision,
+            "url": result.url,
+            "status": status,
+            "files": len(result.bundle.files),
+        },
         output_format,
     )
 
 
 @click.command("pull")
 @click.argument("repo", metavar="ORG/NAME[@REV]")
-@click.option("--revision", default=None, metavar="REV", help="Branch, tag or commit (default: main).")
+@click.option(
+    "--revision", default=None, metavar="REV", help="Branch, tag or commit (default: main)."
+)
 @output_options
 @registry_option
 def pull(repo: str, revision: str | None, output_format: str, registry) -> None:

@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 from rrg.errors import RrgError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from rrg_registry import Registry
+
     from rrg.hub.card import RenderedCard
     from rrg.hub.run_record import PublishableRun
-    from rrg_registry import Registry
 
 RESULTS_FILE = "rrg_results.json"
 RECIPE_FILE = "rrg_recipe.yaml"
@@ -36,7 +37,14 @@ CARD_FILE = "README.md"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 PROCESSOR_SUFFIXES = (".json", ".jinja", ".txt", ".model")
 TRAINER_STATE_FILES = frozenset(
-    {"optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json", "training_args.bin", "scaler.pt"}
+    {
+        "optimizer.pt",
+        "scheduler.pt",
+        "rng_state.pth",
+        "trainer_state.json",
+        "training_args.bin",
+        "scaler.pt",
+    }
 )
 """Files a transformers checkpoint holds for resuming training; never uploaded."""
 RESULTS_FORMAT = 1
@@ -104,7 +112,9 @@ def assemble_bundle(
     (target / CARD_FILE).write_text(card.text, encoding="utf-8")
     listed = [_describe(target / p.name) for p in sorted(target.iterdir())]
     results = results_document(record, card, repo, listed)
-    (target / RESULTS_FILE).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (target / RESULTS_FILE).write_text(
+        json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     files = tuple(sorted([*listed, _describe(target / RESULTS_FILE)], key=lambda f: f.name))
     return Bundle(folder=target, files=files, record=record, card=card, repo=repo, results=results)
 
@@ -114,7 +124,9 @@ def _files_to_copy(adapter_dir: Path) -> list[str]:
     for path in sorted(adapter_dir.iterdir()):
         if not path.is_file() or path.name in TRAINER_STATE_FILES or path.name == CARD_FILE:
             continue
-        if path.name in ADAPTER_FILES or (path.suffix in PROCESSOR_SUFFIXES and not path.name.startswith("adapter_")):
+        if path.name in ADAPTER_FILES or (
+            path.suffix in PROCESSOR_SUFFIXES and not path.name.startswith("adapter_")
+        ):
             names.append(path.name)
     return names
 
@@ -122,10 +134,15 @@ def _files_to_copy(adapter_dir: Path) -> list[str]:
 def _prepare_folder(folder: Path) -> Path:
     if folder.exists():
         if not folder.is_dir():
-            raise BundleError(f"{folder} is a file, not a folder", hint="give --out a new or empty folder")
+            raise BundleError(
+                f"{folder} is a file, not a folder", hint="give --out a new or empty folder"
+            )
         entries = list(folder.iterdir())
         if entries and not (folder / RESULTS_FILE).is_file():
-            raise BundleError(f"{folder} is not empty and holds no earlier rrg bundle", hint="give --out a new or empty folder")
+            raise BundleError(
+                f"{folder} is not empty and holds no earlier rrg bundle",
+                hint="give --out a new or empty folder",
+            )
         for entry in entries:
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
@@ -149,7 +166,9 @@ def _describe(path: Path) -> BundleFile:
     return BundleFile(name=path.name, size=path.stat().st_size, sha256=file_sha256(path))
 
 
-def results_document(record: PublishableRun, card: RenderedCard, repo: str, files: list[BundleFile]) -> dict[str, Any]:
+def results_document(
+    record: PublishableRun, card: RenderedCard, repo: str, files: list[BundleFile]
+) -> dict[str, Any]:
     """What ``rrg_results.json`` holds: the run, its evaluation and the files' sha256 sums."""
     run = record.detail.run
     return {
@@ -160,22 +179,42 @@ def results_document(record: PublishableRun, card: RenderedCard, repo: str, file
             "recipe": record.recipe_ref,
             "recipe_hash": record.detail.recipe.hash,
             "stage": run.stage,
-            "model": {"family": record.family, "id": run.model_id, "revision": run.model_revision, "base_model": record.base_model, "tiny": record.tiny},
+            "model": {
+                "family": record.family,
+                "id": run.model_id,
+                "revision": run.model_revision,
+                "base_model": record.base_model,
+                "tiny": record.tiny,
+            },
             "seed": run.seed,
             "started": run.started_at.isoformat() if run.started_at else None,
             "ended": run.ended_at.isoformat() if run.ended_at else None,
             "package_versions": dict(sorted(run.package_versions.items())),
         },
         "lineage": [
-            {"run": s.run_id, "recipe": s.recipe, "stage": s.stage, "green_flare": s.green_flare, "started_from": s.started_from, "published": s.published}
+            {
+                "run": s.run_id,
+                "recipe": s.recipe,
+                "stage": s.stage,
+                "green_flare": s.green_flare,
+                "started_from": s.started_from,
+                "published": s.published,
+            }
             for s in record.lineage
         ],
         "data": {
-            "datasets": [{"name": d.name, "split": d.split, "size": d.size, "fingerprint": d.fingerprint} for d in record.detail.datasets],
+            "datasets": [
+                {"name": d.name, "split": d.split, "size": d.size, "fingerprint": d.fingerprint}
+                for d in record.detail.datasets
+            ],
             "license": card.license.data.id,
             "credentialed": record.credentialed,
         },
-        "license": {"id": card.license.adapter.id, "name": card.license.adapter.name, "reason": card.license.reason},
+        "license": {
+            "id": card.license.adapter.id,
+            "name": card.license.adapter.name,
+            "reason": card.license.reason,
+        },
         "evaluation": {
             "split": record.split,
             "n": record.n,

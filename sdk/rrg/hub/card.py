@@ -46,7 +46,11 @@ COMPONENT_LABELS: dict[str, str] = {
     "clinical_significance": "Clinical significance",
     "structure_completeness": "Structure completeness",
 }
-STAGE_TITLES = {"sft": "supervised fine-tuning (SFT)", "grpo": "GRPO reinforcement learning", "zero_shot": "zero-shot evaluation"}
+STAGE_TITLES = {
+    "sft": "supervised fine-tuning (SFT)",
+    "grpo": "GRPO reinforcement learning",
+    "zero_shot": "zero-shot evaluation",
+}
 ROUND = 4
 """Decimals of the metric values in the card (full precision is in rrg_results.json)."""
 
@@ -86,7 +90,10 @@ def render_card(
     if shipped is None:
         from rrg.builtin import CARD_TEMPLATES
 
-        raise RrgError(f"no card template called {template!r}", hint="use one of " + ", ".join(t.name for t in CARD_TEMPLATES))
+        raise RrgError(
+            f"no card template called {template!r}",
+            hint="use one of " + ", ".join(t.name for t in CARD_TEMPLATES),
+        )
     spec = record.spec
     data = data_license(spec.data.dataset, spec.data.license, data_license_id)
     requested = license or (spec.publish.license if spec.publish is not None else None)
@@ -104,7 +111,10 @@ def render_card(
             card_data=metadata.to_yaml(), card=card_context(record, repo, decision)
         )
     except jinja2.UndefinedError as exc:
-        raise CardError(f"card template {shipped.path}: {exc.message}", hint="every value a template uses must come from the run record") from exc
+        raise CardError(
+            f"card template {shipped.path}: {exc.message}",
+            hint="every value a template uses must come from the run record",
+        ) from exc
     validate_card(text, metadata)
     return RenderedCard(text=text, metadata=metadata, license=decision, template=template)
 
@@ -118,10 +128,16 @@ def card_metadata(record: PublishableRun, repo: str, decision: LicenseDecision) 
     if hub_dataset is not None:
         dataset_type, dataset_name = hub_dataset, f"FLARE 2025 Task 5 {dataset}"
     else:
-        dataset_type, dataset_name = f"rrg-demo-{dataset}".lower().replace("_", "-"), f"rrg demo set ({dataset} report text, synthetic images)"
+        dataset_type, dataset_name = (
+            f"rrg-demo-{dataset}".lower().replace("_", "-"),
+            f"rrg demo set ({dataset} report text, synthetic images)",
+        )
     values: list[tuple[str, str, float | None]] = [
         ("green_flare", METRIC_LABELS["green_flare"], record.metrics.get("green_flare")),
-        *((f"green_flare_{name}", f"green_flare: {label}", record.components.get(name)) for name, label in COMPONENT_LABELS.items()),
+        *(
+            (f"green_flare_{name}", f"green_flare: {label}", record.components.get(name))
+            for name, label in COMPONENT_LABELS.items()
+        ),
         ("bleu4_flare", METRIC_LABELS["bleu4_flare"], record.metrics.get("bleu4_flare")),
         ("ce", METRIC_LABELS["ce"], record.metrics.get("ce")),
     ]
@@ -172,18 +188,27 @@ def validate_card(text: str, expected: ModelCardData | None = None) -> ModelCard
     try:
         card = ModelCard(text)
     except ValueError as exc:
-        raise CardError(f"model card metadata does not parse: {str(exc).splitlines()[0]}", hint="check the YAML header of the card") from exc
+        raise CardError(
+            f"model card metadata does not parse: {str(exc).splitlines()[0]}",
+            hint="check the YAML header of the card",
+        ) from exc
     data = card.data
     problems: list[str] = []
     base = data.get("base_model")
     if not isinstance(base, str) or not _is_hub_id(base):
         problems.append(f"base_model must be a Hub id (org/name), got {base!r}")
-    for key, wanted in (("base_model_relation", "adapter"), ("library_name", "peft"), ("pipeline_tag", PIPELINE_TAG)):
+    for key, wanted in (
+        ("base_model_relation", "adapter"),
+        ("library_name", "peft"),
+        ("pipeline_tag", PIPELINE_TAG),
+    ):
         if data.get(key) != wanted:
             problems.append(f"{key} must be {wanted!r}, got {data.get(key)!r}")
     if not data.get("license"):
         problems.append("license is missing")
-    elif data.get("license") == "other" and not (data.get("license_name") and data.get("license_link")):
+    elif data.get("license") == "other" and not (
+        data.get("license_name") and data.get("license_link")
+    ):
         problems.append("license other needs license_name and license_link")
     missing_tags = [t for t in TOPIC_TAGS if t not in (data.get("tags") or [])]
     if missing_tags:
@@ -196,7 +221,10 @@ def validate_card(text: str, expected: ModelCardData | None = None) -> ModelCard
     if expected is not None and data.to_dict() != expected.to_dict():
         problems.append("the parsed metadata differs from the metadata rendered")
     if problems:
-        raise CardError("model card is not valid: " + "; ".join(problems), hint="fix the card template under cards/")
+        raise CardError(
+            "model card is not valid: " + "; ".join(problems),
+            hint="fix the card template under cards/",
+        )
     return card
 
 
@@ -206,7 +234,9 @@ def card_context(record: PublishableRun, repo: str, decision: LicenseDecision) -
 
     spec = record.spec
     adapter = spec.adapter
-    metric_names = [m for m in ("green_flare", "bleu4_flare", "ce", "rouge_l") if m in record.metrics]
+    metric_names = [
+        m for m in ("green_flare", "bleu4_flare", "ce", "rouge_l") if m in record.metrics
+    ]
     metric_names += [m for m in record.metrics if m not in metric_names]
     revision_arg = f', revision="{record.base_revision}"' if record.base_revision else ""
     remote_arg = ", trust_remote_code=True" if record.trust_remote_code else ""
@@ -238,7 +268,15 @@ def card_context(record: PublishableRun, repo: str, decision: LicenseDecision) -
             "dataset": spec.data.dataset,
             "demo": record.demo_data,
             "hub_id": None if record.demo_data else DATASET_HUB_IDS.get(spec.data.dataset),
-            "datasets": [{"name": d.name, "split": d.split, "size": d.size, "fingerprint": d.fingerprint[:12]} for d in record.detail.datasets],
+            "datasets": [
+                {
+                    "name": d.name,
+                    "split": d.split,
+                    "size": d.size,
+                    "fingerprint": d.fingerprint[:12],
+                }
+                for d in record.detail.datasets
+            ],
             "license": decision.data.describe(),
             "license_id": decision.data.id,
             "non_commercial": decision.data.non_commercial,
@@ -255,12 +293,23 @@ def card_context(record: PublishableRun, repo: str, decision: LicenseDecision) -
         "split": record.split,
         "n": record.n,
         "metrics": [
-            {"name": name, "label": METRIC_LABELS.get(name, name), "value": record.metrics[name], "before": record.before.get(name)}
+            {
+                "name": name,
+                "label": METRIC_LABELS.get(name, name),
+                "value": record.metrics[name],
+                "before": record.before.get(name),
+            }
             for name in metric_names
         ],
         "has_before": bool(record.before),
         "components": [
-            {"name": name, "label": label, "weight": COMPONENT_WEIGHTS[name], "value": record.components.get(name), "before": record.before.get(name)}
+            {
+                "name": name,
+                "label": label,
+                "weight": COMPONENT_WEIGHTS[name],
+                "value": record.components.get(name),
+                "before": record.before.get(name),
+            }
             for name, label in COMPONENT_LABELS.items()
         ],
         "severity_correlation": record.components.get("severity_correlation"),
@@ -280,7 +329,12 @@ def card_context(record: PublishableRun, repo: str, decision: LicenseDecision) -
             for step in record.lineage
         ],
         "examples": [
-            {"sample_id": e.sample_id, "question": e.question, "prediction": e.prediction, "reference": e.reference}
+            {
+                "sample_id": e.sample_id,
+                "question": e.question,
+                "prediction": e.prediction,
+                "reference": e.reference,
+            }
             for e in record.examples
         ],
         "final_eval_loss": record.training.get("eval_loss"),

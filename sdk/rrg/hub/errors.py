@@ -9,7 +9,7 @@ exception is a bug and propagates unchanged.
 
 from __future__ import annotations
 
-from typing import Any
+from types import TracebackType
 
 from rrg.errors import RrgError
 
@@ -18,7 +18,7 @@ class HubError(RrgError):
     """Talking to the Hub failed."""
 
 
-class hub_errors:  # noqa: N801 - used as a context manager, reads like one
+class hub_errors:
     """Turn the Hub's network, auth and HTTP errors into one :class:`RrgError` line (``error``, default :class:`HubError`).
 
     The message names the action, the exception type and the HTTP status, plus the server's own
@@ -32,7 +32,12 @@ class hub_errors:  # noqa: N801 - used as a context manager, reads like one
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
         if exc is None or isinstance(exc, RrgError):
             return False
         described = describe_hub_error(exc)
@@ -55,15 +60,26 @@ def describe_hub_error(exc: BaseException) -> tuple[str, str] | None:
 
     login_hint = "log in with `hf auth login` or set HF_TOKEN to a token with write access"
     if isinstance(exc, OfflineModeIsEnabled):
-        return "the Hub is not reachable in offline mode (HF_HUB_OFFLINE is set)", "unset HF_HUB_OFFLINE, or use --dry-run"
+        return (
+            "the Hub is not reachable in offline mode (HF_HUB_OFFLINE is set)",
+            "unset HF_HUB_OFFLINE, or use --dry-run",
+        )
     if isinstance(exc, GatedRepoError):
-        return "the repository is gated and this account has no access", "request access on the repository's page, then retry"
+        return (
+            "the repository is gated and this account has no access",
+            "request access on the repository's page, then retry",
+        )
     if isinstance(exc, RepositoryNotFoundError):
         return "repository not found, or no access to it (HTTP " + _status(exc) + ")", login_hint
     if isinstance(exc, RevisionNotFoundError):
-        return "revision not found (HTTP " + _status(exc) + ")", "check the branch, tag or commit name"
+        return "revision not found (HTTP " + _status(
+            exc
+        ) + ")", "check the branch, tag or commit name"
     if isinstance(exc, LocalEntryNotFoundError):
-        return "not in the local Hugging Face cache, and the Hub could not be reached", "connect to the network (and unset HF_HUB_OFFLINE), then retry"
+        return (
+            "not in the local Hugging Face cache, and the Hub could not be reached",
+            "connect to the network (and unset HF_HUB_OFFLINE), then retry",
+        )
     if isinstance(exc, HfHubHTTPError):
         status = _status(exc)
         server = _first_line(getattr(exc, "server_message", None))
@@ -72,26 +88,31 @@ def describe_hub_error(exc: BaseException) -> tuple[str, str] | None:
             return detail, login_hint
         return detail, "retry later; if it persists, check https://status.huggingface.co"
     if _is_connection_error(exc):
-        return f"cannot reach the Hub ({type(exc).__name__})", "check the network connection and retry"
+        return (
+            f"cannot reach the Hub ({type(exc).__name__})",
+            "check the network connection and retry",
+        )
     return None
 
 
 def _is_connection_error(exc: BaseException) -> bool:
+    """Connection failures of the HTTP clients huggingface_hub may use (httpx2, httpx, requests)."""
+    import importlib
+
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return True
-    try:
-        import httpx
-
-        if isinstance(exc, httpx.TransportError):
+    for module_name, names in (
+        ("httpx2", ("TransportError",)),
+        ("httpx", ("TransportError",)),
+        ("requests", ("ConnectionError", "Timeout")),
+    ):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        if isinstance(exc, tuple(getattr(module, name) for name in names)):
             return True
-    except ImportError:  # pragma: no cover - httpx comes with huggingface_hub
-        pass
-    try:
-        import requests
-
-        return isinstance(exc, (requests.ConnectionError, requests.Timeout))
-    except ImportError:
-        return False
+    return False
 
 
 def _status(exc: BaseException) -> str:

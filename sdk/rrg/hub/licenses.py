@@ -109,7 +109,11 @@ class LicenseDecision:
 
     @property
     def non_commercial(self) -> bool:
-        return self.adapter.non_commercial or self.data.non_commercial or bool(self.base and self.base.non_commercial)
+        return (
+            self.adapter.non_commercial
+            or self.data.non_commercial
+            or bool(self.base and self.base.non_commercial)
+        )
 
 
 def data_license(dataset: str, recipe_license: str | None, override: str | None = None) -> License:
@@ -134,10 +138,18 @@ def decide_license(base_model_id: str, data: License, requested: str | None) -> 
                 hint="name the adapter's licence with --license ID (or publish.license in the recipe)",
             )
         if base.custom:
-            return LicenseDecision(base, base, data, f"the base model's {base.describe()} govern derivatives")
+            return LicenseDecision(
+                base, base, data, f"the base model's {base.describe()} govern derivatives"
+            )
         if restricted:
-            source = f"the data ({data.describe()})" if data.non_commercial else f"the base model ({base.describe()})"
-            return LicenseDecision(NON_COMMERCIAL_DEFAULT, base, data, f"{source} allows non-commercial use only")
+            source = (
+                f"the data ({data.describe()})"
+                if data.non_commercial
+                else f"the base model ({base.describe()})"
+            )
+            return LicenseDecision(
+                NON_COMMERCIAL_DEFAULT, base, data, f"{source} allows non-commercial use only"
+            )
         return LicenseDecision(base, base, data, f"the base model's licence ({base.describe()})")
     chosen = known_license(requested)
     if restricted and not (chosen.non_commercial or chosen.custom):

@@ -31,9 +31,10 @@ from rrg.hub.errors import hub_errors
 from rrg.hub.run_record import HUB_ID
 
 if TYPE_CHECKING:  # pragma: no cover
-    from rrg.hub.bundle import Bundle
     from rrg_registry import Registry
     from rrg_registry.entities import Publication
+
+    from rrg.hub.bundle import Bundle
 
 DEFAULT_BRANCH = "main"
 
@@ -60,7 +61,10 @@ class PublishResult:
 
 def check_repo_id(repo: str) -> str:
     if not HUB_ID.match(repo):
-        raise PublishError(f"--repo {repo!r} is not a Hub repository id", hint="use org/name, e.g. my-org/qwen3-vl-4b-iu-xray-sft")
+        raise PublishError(
+            f"--repo {repo!r} is not a Hub repository id",
+            hint="use org/name, e.g. my-org/qwen3-vl-4b-iu-xray-sft",
+        )
     return repo
 
 
@@ -96,7 +100,9 @@ def prepare_publication(
     from rrg.hub.bundle import assemble_bundle
 
     check_repo_id(repo)
-    bundle = assemble_bundle(registry, run_id, repo, folder, license=license, data_license_id=data_license_id)
+    bundle = assemble_bundle(
+        registry, run_id, repo, folder, license=license, data_license_id=data_license_id
+    )
     check_visibility(bundle, private)
     return bundle
 
@@ -121,10 +127,25 @@ def publish_run(
     """
     with tempfile.TemporaryDirectory(prefix="rrg-publish-") as scratch:
         folder = Path(out_dir) if out_dir is not None else Path(scratch) / "bundle"
-        bundle = prepare_publication(registry, run_id, repo, folder, private=private, license=license, data_license_id=data_license_id)
+        bundle = prepare_publication(
+            registry,
+            run_id,
+            repo,
+            folder,
+            private=private,
+            license=license,
+            data_license_id=data_license_id,
+        )
         commit, url, new_commit = _upload(bundle, private=private, revision=revision, api=api)
     run = bundle.record.detail.run
-    recorded = next((p for p in registry.get_run(run.id).publications if p.repo == repo and p.revision == commit), None)
+    recorded = next(
+        (
+            p
+            for p in registry.get_run(run.id).publications
+            if p.repo == repo and p.revision == commit
+        ),
+        None,
+    )
     if recorded is not None:
         return PublishResult(repo, commit, recorded.url, new_commit, recorded, False, bundle)
     publication = registry.record_publication(run.id, repo, commit, url)
@@ -138,7 +159,9 @@ def commit_message(bundle: Bundle) -> str:
     return f"rrg: adapter of run {record.run_id} ({record.recipe_ref}, {record.stage}{shown})"
 
 
-def _upload(bundle: Bundle, *, private: bool, revision: str | None, api: Any) -> tuple[str, str, bool]:
+def _upload(
+    bundle: Bundle, *, private: bool, revision: str | None, api: Any
+) -> tuple[str, str, bool]:
     """Create the repo (and branch), upload the folder in one commit; returns (commit, url, new commit?)."""
     from huggingface_hub import HfApi
 

@@ -49,7 +49,13 @@ class PulledAdapter:
         return f"hub:{self.repo}@{self.revision}"
 
 
-def pull_adapter(repo: str, revision: str | None = None, registry: Registry | None = None, *, cache_dir: str | Path | None = None) -> PulledAdapter:
+def pull_adapter(
+    repo: str,
+    revision: str | None = None,
+    registry: Registry | None = None,
+    *,
+    cache_dir: str | Path | None = None,
+) -> PulledAdapter:
     """Download ``repo`` at ``revision`` (branch, tag or commit; default the main branch), verify and register it.
 
     ``registry`` defaults to ``Registry.default()``; ``cache_dir`` to huggingface_hub's cache.
@@ -57,10 +63,17 @@ def pull_adapter(repo: str, revision: str | None = None, registry: Registry | No
     from huggingface_hub import snapshot_download
 
     if not HUB_ID.match(repo):
-        raise PullError(f"{repo!r} is not a Hub repository id", hint="use org/name, e.g. my-org/qwen3-vl-4b-iu-xray-sft")
+        raise PullError(
+            f"{repo!r} is not a Hub repository id",
+            hint="use org/name, e.g. my-org/qwen3-vl-4b-iu-xray-sft",
+        )
     label = f"{repo}@{revision}" if revision else repo
     with hub_errors(f"pulling {label}", PullError):
-        folder = Path(snapshot_download(repo_id=repo, revision=revision, repo_type="model", cache_dir=cache_dir))
+        folder = Path(
+            snapshot_download(
+                repo_id=repo, revision=revision, repo_type="model", cache_dir=cache_dir
+            )
+        )
     commit = folder.name
     results = verify_snapshot(folder, f"{repo}@{commit}")
     recipe_path = folder / RECIPE_FILE
@@ -90,7 +103,10 @@ def verify_snapshot(folder: Path, label: str) -> dict[str, Any] | None:
 
     for name in ADAPTER_FILES:
         if not (folder / name).is_file():
-            raise PullError(f"{label} has no {name}, so it is not a PEFT adapter", hint="pull a repository published with `rrg publish` or another PEFT adapter")
+            raise PullError(
+                f"{label} has no {name}, so it is not a PEFT adapter",
+                hint="pull a repository published with `rrg publish` or another PEFT adapter",
+            )
     results_path = folder / RESULTS_FILE
     if not results_path.is_file():
         return None
@@ -98,13 +114,21 @@ def verify_snapshot(folder: Path, label: str) -> dict[str, Any] | None:
         results = json.loads(results_path.read_text(encoding="utf-8"))
         files = results["files"]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise PullError(f"{label}: {RESULTS_FILE} is not an rrg results file ({exc})", hint="re-publish the run with `rrg publish`") from exc
+        raise PullError(
+            f"{label}: {RESULTS_FILE} is not an rrg results file ({exc})",
+            hint="re-publish the run with `rrg publish`",
+        ) from exc
     redownload = "delete the cached copy (`hf cache rm` or remove the folder) and pull again"
     for name, expected in sorted(files.items()):
         path = folder / name
         if Path(name).name != name or not path.is_file():
-            raise PullError(f"{label}: {name}, listed in {RESULTS_FILE}, is missing", hint=redownload)
+            raise PullError(
+                f"{label}: {name}, listed in {RESULTS_FILE}, is missing", hint=redownload
+            )
         size = path.stat().st_size
         if size != expected["size"] or file_sha256(path) != expected["sha256"]:
-            raise PullError(f"{label}: {name} does not match the sha256 recorded in {RESULTS_FILE}", hint=redownload)
+            raise PullError(
+                f"{label}: {name} does not match the sha256 recorded in {RESULTS_FILE}",
+                hint=redownload,
+            )
     return results

@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 from rrg.errors import RrgError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from rrg.recipe.schema import RecipeSpec
     from rrg_registry import Registry
     from rrg_registry.entities import RunDetail
+
+    from rrg.recipe.schema import RecipeSpec
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 RUN_LEVEL_METRICS = ("wall_seconds", "peak_rss_gib", "generation_samples_per_second")
@@ -127,16 +128,24 @@ def publishable_run(registry: Registry, run_id: str) -> PublishableRun:
     run = detail.run
     label = f"run {run.id} ({run.recipe}, {run.stage})"
     if run.status.value != "succeeded":
-        raise NotPublishable(f"{label} is {run.status.value}, not succeeded", hint="publish a succeeded run (rrg runs list --status succeeded)")
+        raise NotPublishable(
+            f"{label} is {run.status.value}, not succeeded",
+            hint="publish a succeeded run (rrg runs list --status succeeded)",
+        )
     if run.stage == "zero_shot":
         raise NotPublishable(f"{label} trained no adapter", hint="publish an sft or grpo run")
     adapter_dir = _adapter_dir(detail, label)
     spec = Recipe.from_yaml(detail.recipe.yaml_text).spec
     family = get_family(run.model_family)
     plan_model = (run.plan or {}).get("model", {})
-    base_model, tiny = _base_model(family, run.model_id, plan_model.get("source", run.model_id), label)
+    base_model, tiny = _base_model(
+        family, run.model_id, plan_model.get("source", run.model_id), label
+    )
     if not detail.components or "green_flare" not in detail.metrics:
-        raise NotPublishable(f"{label} has no green_flare evaluation", hint="evaluate with green_flare (evaluation.metrics) before publishing")
+        raise NotPublishable(
+            f"{label} has no green_flare evaluation",
+            hint="evaluate with green_flare (evaluation.metrics) before publishing",
+        )
     last = detail.components[-1]
     metrics = {
         name: value
@@ -157,8 +166,16 @@ def publishable_run(registry: Registry, run_id: str) -> PublishableRun:
         n=last.n,
         metrics=dict(sorted(metrics.items())),
         components=last.values(),
-        before={name.removeprefix("before/"): value for name, value in sorted(detail.metrics.items()) if name.startswith("before/")},
-        training={name.removeprefix("train/"): value for name, value in sorted(detail.metrics.items()) if name.startswith("train/")},
+        before={
+            name.removeprefix("before/"): value
+            for name, value in sorted(detail.metrics.items())
+            if name.startswith("before/")
+        },
+        training={
+            name.removeprefix("train/"): value
+            for name, value in sorted(detail.metrics.items())
+            if name.startswith("train/")
+        },
         lineage=_lineage(registry, detail),
         examples=() if spec.data.credentialed else _examples(registry, run.id, last.split),
     )
@@ -167,10 +184,16 @@ def publishable_run(registry: Registry, run_id: str) -> PublishableRun:
 def _adapter_dir(detail: RunDetail, label: str) -> Path:
     best = [c for c in detail.checkpoints if c.best]
     if not best:
-        raise NotPublishable(f"{label} recorded no adapter", hint="publish an sft or grpo run that saved a checkpoint")
+        raise NotPublishable(
+            f"{label} recorded no adapter",
+            hint="publish an sft or grpo run that saved a checkpoint",
+        )
     path = Path(best[-1].path)
     if not (path / "adapter_config.json").is_file():
-        raise NotPublishable(f"{label}: its adapter is gone from {path}", hint="rerun the recipe, or restore the run's output folder")
+        raise NotPublishable(
+            f"{label}: its adapter is gone from {path}",
+            hint="rerun the recipe, or restore the run's output folder",
+        )
     if not (path / "adapter_model.safetensors").is_file():
         raise NotPublishable(
             f"{label}: {path} holds no adapter_model.safetensors",
@@ -183,7 +206,9 @@ def _base_model(family: Any, model_id: str, source: str, label: str) -> tuple[st
     """The Hub id for ``base_model``, and whether the run used the tiny twin."""
     if model_id == "tiny":
         return family.reference_ids[0], True
-    looks_local = model_id.startswith(("/", ".", "~")) or source != model_id or not HUB_ID.match(model_id)
+    looks_local = (
+        model_id.startswith(("/", ".", "~")) or source != model_id or not HUB_ID.match(model_id)
+    )
     if looks_local:
         raise NotPublishable(
             f"{label}: its base model is the local folder {model_id!r}, and a card's base_model must be a Hub id",
@@ -202,7 +227,9 @@ def _lineage(registry: Registry, detail: RunDetail) -> tuple[LineageStep, ...]:
         run = current.run
         last = current.components[-1] if current.components else None
         # An ancestor's publication, never the run's own: publishing must not change what is published.
-        published = current.publications[-1] if (current.publications and current is not detail) else None
+        published = (
+            current.publications[-1] if (current.publications and current is not detail) else None
+        )
         steps.append(
             LineageStep(
                 run_id=run.id,
@@ -224,6 +251,11 @@ def _lineage(registry: Registry, detail: RunDetail) -> tuple[LineageStep, ...]:
 def _examples(registry: Registry, run_id: str, split: str) -> tuple[Example, ...]:
     rows = registry.predictions(run_id, split)[:MAX_EXAMPLES]
     return tuple(
-        Example(sample_id=p.sample_id, question=p.question or "", prediction=p.prediction, reference=p.reference or "")
+        Example(
+            sample_id=p.sample_id,
+            question=p.question or "",
+            prediction=p.prediction,
+            reference=p.reference or "",
+        )
         for p in rows
     )
