@@ -52,6 +52,7 @@ STAGE_TITLES = {
     "zero_shot": "zero-shot evaluation",
 }
 ROUND = 4
+EXAMPLE_CHARS = 300
 """Decimals of the metric values in the card (full precision is in rrg_results.json)."""
 
 
@@ -106,6 +107,7 @@ def render_card(
         autoescape=False,
     )
     environment.filters["num"] = _number
+    environment.filters["clip"] = _clip
     try:
         text = environment.get_template(shipped.path.name).render(
             card_data=metadata.to_yaml(), card=card_context(record, repo, decision)
@@ -348,6 +350,12 @@ def _number(value: Any, digits: int = ROUND) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return "–"
     return f"{value:.{digits}f}"
+
+
+def _clip(text: str, limit: int = EXAMPLE_CHARS) -> str:
+    """One line of at most ``limit`` characters (example outputs of undertrained models run on)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
 def _is_hub_id(value: str) -> bool:
