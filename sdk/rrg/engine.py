@@ -24,15 +24,19 @@ from rrg.plan import Plan, resolve_plan
 from rrg.provenance import host_name, package_versions, peak_rss_gib
 
 if TYPE_CHECKING:  # pragma: no cover
+    from rrg_registry import Registry
+
     from rrg.data.flare import FlareSplit
     from rrg.evaluation import ModelEvaluation
     from rrg.recipe import Recipe
     from rrg.run import Run
-    from rrg_registry import Registry
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_DIR = Path("rrg_runs")
+HEARTBEAT_SECONDS = 30.0
+"""How often a running run tells the registry it is alive (while training and while generating);
+the registry treats a run silent for 15 minutes as dead."""
 
 
 class RecipeVersionChanged(RrgError):
@@ -55,6 +59,7 @@ class RunRecorder:
     registry: Registry
     run_id: str
     checkpoints: list[Any] = field(default_factory=list)
+    _last_beat: float = field(default_factory=time.monotonic)
 
     def log_training_metrics(self, step: int, metrics: dict[str, float]) -> None:
         self.registry.log_metrics(self.run_id, {f"train/{k}": v for k, v in metrics.items()}, split="train", step=step)
@@ -66,6 +71,18 @@ class RunRecorder:
 
     def heartbeat(self) -> None:
         self.registry.heartbeat(self.run_id)
+        self._last_beat = time.monotonic()
+
+    def generation_progress(self, events: RunEvents) -> Callable[[int, int], None]:
+        """The progress hook for generation: shows progress and keeps the heartbeat going, so a
+        long evaluation is not taken for a dead run."""
+
+        def progress(done: int, total: int) -> None:
+            events.on_generate(done, total)
+            if time.monotonic() - self._last_beat >= HEARTBEAT_SECONDS:
+                self.heartbeat()
+
+        return progress
 
     def log_before(self, evaluation: ModelEvaluation) -> None:
         """The starting model's scores, as ``before/<metric>`` on the evaluation split."""
@@ -316,11 +333,10 @@ def _load_model(plan: Plan, family: Any, *, for_training: bool = False) -> tuple
     )
 
 
-def _before_training(plan: Plan, family: Any, start: AdapterSource | None, prepared: PreparedRun, events: RunEvents) -> ModelEvaluation:
+def _before_training(plan: Plan, family: Any, start: AdapterSource | None, prepared: PreparedRun, progress: Callable[[int, int], None]) -> ModelEvaluation:
     """Score the starting model (base, or base + starting adapter) on the evaluation samples."""
     from rrg.evaluation import evaluate_model
 
-    events.on_phase("evaluating before training")
     model, processor = _load_model(plan, family)
     if start is not None:
         model = family.load_adapter(model, start.path)
@@ -333,7 +349,7 @@ def _before_training(plan: Plan, family: Any, start: AdapterSource | None, prepa
         batch_size=generation["batch_size"],
         num_beams=generation["num_beams"],
         truncate_chars=generation["truncate_chars"],
-        progress=events.on_generate,
+        progress=progress,
     )
     del model
     return result
@@ -360,9 +376,10 @@ def _run_stage(recipe: Recipe, prepared: PreparedRun, recorder: RunRecorder, run
             model = family.load_adapter(model, start.path)
     else:
         if spec.evaluation.before_training:
-            before = _before_training(plan, family, start, prepared, events)
+            events.on_phase("evaluating before training")
+            before = _before_training(plan, family, start, prepared, recorder.generation_progress(events))
             recorder.log_before(before)
-        callbacks = [RegistryCallback(recorder), ProgressCallback(events.on_train_step)]
+        callbacks = [RegistryCallback(recorder, heartbeat_seconds=HEARTBEAT_SECONDS), ProgressCallback(events.on_train_step)]
         run_dir.mkdir(parents=True, exist_ok=True)
         events.on_phase("training")
         if plan.stage == "sft":
@@ -406,6 +423,6 @@ def _run_stage(recipe: Recipe, prepared: PreparedRun, recorder: RunRecorder, run
         batch_size=generation["batch_size"],
         num_beams=generation["num_beams"],
         truncate_chars=generation["truncate_chars"],
-        progress=events.on_generate,
+        progress=recorder.generation_progress(events),
     )
     return evaluation, checkpoint_id

@@ -52,6 +52,15 @@ def numeric_logs(logs: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def quiet(trainer: Any) -> None:
+    """Drop the trainer's own log printing: with ``disable_tqdm`` transformers prints every log
+    dict to stdout, through rrg's progress display. The logs are recorded in the registry and
+    reach the display through :class:`ProgressCallback`."""
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+
+
 class RegistryCallback(TrainerCallback):
     """Records logged metrics, every checkpoint as it is saved (with its eval loss and whether it
     is the best so far), and a heartbeat so a dead process is detected.
