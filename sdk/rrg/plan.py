@@ -265,6 +265,8 @@ def resolve_plan(
     # -- model source and init adapter
     model_spec = spec.model
     source = _model_source(family, model_spec.id)
+    if source == model_spec.id and model_spec.revision is None and family.pinned_revision(model_spec.id) is None:
+        notes.append(f"model.revision not pinned: {model_spec.id} loads whatever the Hub's default branch holds; pin a commit to reproduce the run")
     init_from = getattr(spec.stage, "init_from", None)
 
     # -- data
