@@ -127,7 +127,13 @@ class _Progress:
     """One rich progress display for the phases of a run."""
 
     def __init__(self, console: Any) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -145,7 +151,7 @@ class _Progress:
         self.progress.__enter__()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.progress.__exit__(*exc)
 
     def on_phase(self, phase: str) -> None:
@@ -181,13 +187,15 @@ def run(recipe_ref: str, overrides: tuple[str, ...], device: str | None, dry_run
     """
     import warnings
 
+    import datasets
     from rich.console import Console
+    from rrg_registry import Registry
     from transformers.utils import logging as transformers_logging
 
     from rrg.engine import RunEvents, prepare_run, run_recipe
-    from rrg_registry import Registry
 
     transformers_logging.disable_progress_bar()  # rrg draws its own progress
+    datasets.disable_progress_bars()  # no "Map" bars while preparing the training sets
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     console = Console(stderr=True)
     with Registry.from_url(registry_url) as registry:

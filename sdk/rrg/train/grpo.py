@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rrg.train.callbacks import quiet
 from rrg.train.datasets import grpo_dataset
 from rrg.train.export import TrainingResult, export_weights
 
@@ -61,6 +62,7 @@ def run_grpo(
         peft_config=peft_config,
         callbacks=list(callbacks),
     )
+    quiet(trainer)
     trainer.train()
     # GRPO has no validation loss: the final policy is the one handed on.
     folder, step = export_weights(trainer, processor, run_dir / "checkpoints", use_best=False)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rrg.train.adapter import lora_config
+from rrg.train.callbacks import quiet
 from rrg.train.datasets import sft_dataset
 from rrg.train.export import TrainingResult, export_weights
 
@@ -53,6 +54,7 @@ def run_sft(
         peft_config=peft_config,
         callbacks=all_callbacks,
     )
+    quiet(trainer)
     trainer.train()
     folder, step = export_weights(trainer, processor, run_dir / "checkpoints", use_best=True)
     state = trainer.state
