@@ -71,7 +71,7 @@ def test_a_missing_image_under_image_policy_fail(rrg_cache_env: Path, registry, 
 
 
 def test_a_missing_image_under_image_policy_skip_runs(rrg_cache_env: Path, registry, root_missing_an_image, tmp_path: Path) -> None:
-    root, image = root_missing_an_image
+    root, _ = root_missing_an_image
     result = rrg_run(registry, "zero_shot", f"data.root={root}", "data.image_policy=skip", output_dir=tmp_path / "out")
     assert result.exit_code == 0, result.output
     (run,) = registry.search_runs()

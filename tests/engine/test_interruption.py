@@ -119,3 +119,13 @@ def test_the_sigterm_handler_is_restored(rrg_cache_env: Path, registry, tmp_path
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)  # the handler raises as soon as the signal is delivered
     assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_a_long_evaluation_keeps_the_heartbeat_going(rrg_cache_env: Path, registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a zero-shot run only generates: without heartbeats from generation, a browsing command
+    # would take a long evaluation for a dead run and mark it interrupted
+    monkeypatch.setattr("rrg.engine.HEARTBEAT_SECONDS", 0.0)
+    run = load_recipe("zero_shot", registry, extra=("evaluation.batch_size=1",)).run(registry=registry, output_dir=tmp_path / "runs")
+    detail = run.detail.run
+    assert run.status == "succeeded"
+    assert detail.started_at < detail.heartbeat_at <= detail.ended_at

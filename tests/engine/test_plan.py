@@ -115,10 +115,11 @@ def test_a_missing_paper_data_root_is_one_line(rrg_cache_env: Path, no_weights: 
     recipe = RECIPES / "paper" / "qwen3-vl-4b" / "sft.yaml"
     code, output = plan(str(recipe), "--device", "cpu", "--set", "model.id=tiny")
     assert code == 2
-    assert output.strip().splitlines() == [
+    expected = (
         "Error: data.root: folder data/organized_dataset does not exist "
         "(hint: set data.root to a FLARE organized_dataset folder, or to 'demo' for the bundled demo set)"
-    ]
+    )
+    assert output.strip().splitlines() == [expected]
 
 
 @pytest.mark.parametrize(
@@ -126,8 +127,10 @@ def test_a_missing_paper_data_root_is_one_line(rrg_cache_env: Path, no_weights: 
     [
         (
             ["training.per_device_batch_size=3"],
-            "TRL rejects the grpo settings: generation_batch_size (3) must be divisible by num_generations (2). "
-            "(recipe keys: training.per_device_batch_size, training.gradient_accumulation_steps, grpo.num_generations)",
+            (
+                "TRL rejects the grpo settings: generation_batch_size (3) must be divisible by num_generations (2). "
+                "(recipe keys: training.per_device_batch_size, training.gradient_accumulation_steps, grpo.num_generations)"
+            ),
             "change training.per_device_batch_size or training.gradient_accumulation_steps or grpo.num_generations",
         ),
         (
