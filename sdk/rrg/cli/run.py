@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import click
 
@@ -147,7 +147,7 @@ class _Progress:
         self.task: Any = None
         self.phase = ""
 
-    def __enter__(self) -> _Progress:
+    def __enter__(self) -> Self:
         self.progress.__enter__()
         return self
 
