@@ -234,6 +234,16 @@ def _run_json(finished: Any) -> dict[str, Any]:
     }
 
 
+def reward_terms(detail: Any) -> dict[str, tuple[float, float]]:
+    """A GRPO run's reward terms (``train/reward_terms/<term>``): first and last logged mean."""
+    prefix = "train/reward_terms/"
+    steps: dict[str, list[tuple[int, float]]] = {}
+    for metric in detail.metric_history:
+        if metric.name.startswith(prefix):
+            steps.setdefault(metric.name[len(prefix):], []).append((metric.step or 0, metric.value))
+    return {name: (min(values)[1], max(values)[1]) for name, values in steps.items()}
+
+
 def print_summary(finished: Any) -> None:
     """The final table: the run's scores, before vs after training when both were measured."""
     from rich.console import Console
@@ -269,6 +279,9 @@ def print_summary(finished: Any) -> None:
                 table.add_row(f"  {name}", format_cell(components[name]))
     console = Console()
     console.print(table)
+    terms = reward_terms(detail)
+    if terms:
+        console.print("reward terms, first → last logged step: " + ", ".join(f"{name} {first:.3f} → {last:.3f}" for name, (first, last) in terms.items()))
     best = [c for c in detail.checkpoints if c.best]
     if best:
         console.print(f"adapter: {best[-1].path}")
