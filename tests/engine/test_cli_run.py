@@ -91,3 +91,17 @@ def test_dry_run_of_grpo_names_its_parent(demo_chain, rrg_cache_env: Path, tmp_p
     assert result.exit_code == 0, result.output
     assert f"starts from: run:{demo_chain.sft.id} ({demo_chain.sft.adapter_path})" in result.stdout
     assert [r.id for r in registry.search_runs()] == before
+
+
+def test_grpo_summary_shows_the_reward_terms(rrg_cache_env: Path, registry, tmp_path: Path, wide_terminal: None) -> None:
+    assert invoke(*run_args(registry, "sft", tmp_path, "--json")).exit_code == 0
+    result = invoke(*run_args(registry, "grpo", tmp_path))
+    assert result.exit_code == 0, result.output
+    (grpo,) = registry.search_runs(stage="grpo")
+    history = {(m.name, m.step): m.value for m in registry.get_run(grpo.id).metric_history}
+    line = next(line for line in result.stdout.splitlines() if line.startswith("reward terms"))
+    expected = ", ".join(
+        f"{term} {history[(f'train/reward_terms/{term}', 1)]:.3f} → {history[(f'train/reward_terms/{term}', 3)]:.3f}"
+        for term in ("clinical", "format", "rouge")
+    )
+    assert line == f"reward terms, first → last logged step: {expected}"
