@@ -160,10 +160,12 @@ def _check_recipe_version(registry: Registry, recipe: Recipe) -> None:
     recorded = registry.get_recipe_version(recipe.name, recipe.version)
     if recorded is not None and recorded.hash != recipe.hash:
         where = recipe.source_path or recipe.ref
+        free = max(v.version for v in registry.list_recipe_versions(recipe.name)) + 1
+        how = f"add --set version={free}" if recipe.overrides else f"bump `version:` to {free}"
         raise RecipeVersionChanged(
             f"{where}: recipe {recipe.ref} is already recorded with different content "
             f"(recorded {recorded.hash[:12]}, this one {recipe.hash[:12]})",
-            hint=f"bump `version:` to {recipe.version + 1} (see the difference with: rrg recipe show {recipe.ref})",
+            hint=f"{how} (compare with: rrg recipe show {recipe.ref})",
         )
 
 
@@ -335,13 +337,20 @@ def _load_model(plan: Plan, family: Any, *, for_training: bool = False) -> tuple
 
 def _before_training(plan: Plan, family: Any, start: AdapterSource | None, prepared: PreparedRun, progress: Callable[[int, int], None]) -> ModelEvaluation:
     """Score the starting model (base, or base + starting adapter) on the evaluation samples."""
-    from rrg.evaluation import evaluate_model
-
     model, processor = _load_model(plan, family)
     if start is not None:
         model = family.load_adapter(model, start.path)
+    result = _evaluate(plan, model, processor, family, prepared, progress)
+    del model
+    return result
+
+
+def _evaluate(plan: Plan, model: Any, processor: Any, family: Any, prepared: PreparedRun, progress: Callable[[int, int], None]) -> ModelEvaluation:
+    """Generate and score on the evaluation split with the plan's generation settings."""
+    from rrg.evaluation import evaluate_model
+
     generation = plan.generation
-    result = evaluate_model(
+    return evaluate_model(
         model, processor, family, prepared.evaluation.dataset,
         split=prepared.evaluation.split,
         metrics=generation["metrics"],
@@ -351,12 +360,9 @@ def _before_training(plan: Plan, family: Any, start: AdapterSource | None, prepa
         truncate_chars=generation["truncate_chars"],
         progress=progress,
     )
-    del model
-    return result
 
 
 def _run_stage(recipe: Recipe, prepared: PreparedRun, recorder: RunRecorder, run_dir: Path, events: RunEvents) -> tuple[ModelEvaluation, int | None]:
-    from rrg.evaluation import evaluate_model
     from rrg.models import get_family
     from rrg.train.callbacks import ProgressCallback, RegistryCallback, file_sha256, weights_file
 
@@ -414,15 +420,5 @@ def _run_stage(recipe: Recipe, prepared: PreparedRun, recorder: RunRecorder, run
             model, processor = family.load(str(result.adapter_dir), dtype=plan.dtype, device=plan.device)
 
     events.on_phase("evaluating")
-    generation = plan.generation
-    evaluation = evaluate_model(
-        model, processor, family, prepared.evaluation.dataset,
-        split=prepared.evaluation.split,
-        metrics=generation["metrics"],
-        max_new_tokens=generation["max_new_tokens"],
-        batch_size=generation["batch_size"],
-        num_beams=generation["num_beams"],
-        truncate_chars=generation["truncate_chars"],
-        progress=recorder.generation_progress(events),
-    )
+    evaluation = _evaluate(plan, model, processor, family, prepared, recorder.generation_progress(events))
     return evaluation, checkpoint_id

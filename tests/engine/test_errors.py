@@ -105,7 +105,7 @@ def test_a_changed_recipe_under_a_recorded_version(rrg_cache_env: Path, registry
     before = snapshot(registry)
     changed = rrg_run(registry, "zero_shot", "evaluation.max_new_tokens=12", output_dir=tmp_path / "out")
     line = assert_one_line_error(changed, "recipe demo-zero-shot@1 is already recorded with different content")
-    assert line.endswith("(hint: bump `version:` to 2 (see the difference with: rrg recipe show demo-zero-shot@1))")
+    assert line.endswith("(hint: add --set version=2 (compare with: rrg recipe show demo-zero-shot@1))")
     assert snapshot(registry) == before
     bumped = rrg_run(registry, "zero_shot", "evaluation.max_new_tokens=12", "version=2", output_dir=tmp_path / "out")
     assert bumped.exit_code == 0, bumped.output

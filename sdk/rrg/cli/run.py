@@ -182,7 +182,7 @@ def run(recipe_ref: str, overrides: tuple[str, ...], device: str | None, dry_run
     \b
     Examples:
       rrg run recipes/demo/sft.yaml
-      rrg run recipes/demo/sft.yaml --set training.max_steps=100
+      rrg run recipes/demo/sft.yaml --set training.max_steps=100 --set version=2
       rrg run recipes/paper/qwen3-vl-4b/sft.yaml --dry-run
     """
     import warnings
