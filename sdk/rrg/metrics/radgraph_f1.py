@@ -79,6 +79,12 @@ def radgraph_cache_dir() -> Path:
     return Path(appdirs.user_cache_dir("radgraph")) / _radgraph_version()
 
 
+def _radgraph_missing(exc: ImportError) -> MissingDependencyError:
+    """The radgraph package, or a module it imports, is not installed: say which."""
+    missing = getattr(exc, "name", None) or "radgraph"
+    return MissingDependencyError(f"radgraph_f1 cannot import {missing!r} (needed by the radgraph package)", hint=_INSTALL_HINT)
+
+
 def f1_from_annotations(
     hypothesis: Annotation, reference: Annotation, reward_level: RewardLevel = "partial"
 ) -> float:
@@ -90,10 +96,8 @@ def f1_from_annotations(
         raise ValueError(f"reward_level must be one of {REWARD_LEVELS}, got {reward_level!r}")
     try:
         from radgraph.rewards import compute_reward
-    except ImportError:
-        raise MissingDependencyError(
-            "radgraph_f1 needs the 'radgraph' package, which is not installed", hint=_INSTALL_HINT
-        ) from None
+    except ImportError as exc:
+        raise _radgraph_missing(exc) from None
     return float(compute_reward(hypothesis, reference, reward_level))
 
 
@@ -206,11 +210,8 @@ class RadGraphF1:
         _check_encoder_cached(model_dir, self.hf_cache_dir)
         try:
             from radgraph import RadGraph
-        except ImportError:
-            raise MissingDependencyError(
-                "radgraph_f1 needs the 'radgraph' package, which is not installed",
-                hint=_INSTALL_HINT,
-            ) from None
+        except ImportError as exc:
+            raise _radgraph_missing(exc) from None
         with contextlib.redirect_stdout(sys.stderr):  # the package prints its device to stdout
             return RadGraph(model_type=self.model_type, model_cache_dir=str(model_dir.parent))
 
