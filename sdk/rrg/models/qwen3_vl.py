@@ -8,13 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rrg.models.base import VisionLanguageFamily
-from rrg.models.qwen2_5_vl import (
-    QWEN_SPECIAL_TOKENS,
-    qwen_vision_token_ids,
-    set_qwen_image_size,
-    without_video_processor,
-)
+from rrg.models.qwen2_5_vl import Qwen25VLFamily, qwen_vision_token_ids, without_video_processor
 
 QWEN3_VL_CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -32,18 +26,15 @@ QWEN3_VL_CHAT_TEMPLATE = (
 """The real Qwen3-VL-Instruct template, without video, tool and reasoning branches."""
 
 
-class Qwen3VLFamily(VisionLanguageFamily):
-    """Qwen3-VL (``Qwen3VLForConditionalGeneration``)."""
+class Qwen3VLFamily(Qwen25VLFamily):
+    """Qwen3-VL (``Qwen3VLForConditionalGeneration``): Qwen2.5-VL's tokens, image processor and
+    LoRA scoping, with its own template, vision blocks and 16 px patches."""
 
     name = "qwen3_vl"
     display_name = "Qwen3-VL"
     reference_ids = ("Qwen/Qwen3-VL-4B-Instruct", "Qwen/Qwen3-VL-8B-Instruct")
-    builder_version = 1
-    special_tokens = QWEN_SPECIAL_TOKENS
     chat_template = QWEN3_VL_CHAT_TEMPLATE
-    stop_tokens = ("<|im_end|>", "<|endoftext|>")
     tiny_image_size = 64  # 4×4 patches of 16 px → 4 image tokens after the 2×2 merge
-    vision_prefix = r"model\.visual"
     vision_target_names: ClassVar[tuple[str, ...]] = (
         "attn.qkv",
         "attn.proj",
@@ -61,13 +52,6 @@ class Qwen3VLFamily(VisionLanguageFamily):
 
         return without_video_processor(Qwen3VLProcessor)
 
-    def _image_processor_class(self) -> type:
-        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
-            Qwen2VLImageProcessorPil,
-        )
-
-        return Qwen2VLImageProcessorPil
-
     def _tiny_image_processor(self) -> Any:
         pixels = self.tiny_image_size**2
         return self._image_processor_class()(
@@ -76,9 +60,6 @@ class Qwen3VLFamily(VisionLanguageFamily):
             image_mean=[0.5, 0.5, 0.5],
             image_std=[0.5, 0.5, 0.5],
         )
-
-    def _set_image_size(self, processor: Any, image_size: int) -> None:
-        set_qwen_image_size(processor, image_size)
 
     def _tiny_config(self, tokenizer: Any) -> Any:
         from transformers import Qwen3VLConfig
@@ -114,7 +95,3 @@ class Qwen3VLFamily(VisionLanguageFamily):
             tie_word_embeddings=False,
             **qwen_vision_token_ids(tokenizer),
         )
-
-    def default_modules_to_save(self) -> list[str]:
-        """The study saved the output head and the token embeddings of Qwen models."""
-        return ["lm_head", "embed_tokens"]
