@@ -31,8 +31,8 @@ _LAZY: dict[str, str] = {
     **{
         name: "rrg_registry.errors"
         for name in (
-            "RegistryError", "RecipeVersionConflict", "RunNotFound", "AmbiguousRunId", "InvalidTransition",
-            "StaleSchema", "InvalidQuery", "UnsupportedUrl", "NotFound", "DuplicateRecord",
+            "UserError", "RegistryError", "RecipeVersionConflict", "RunNotFound", "AmbiguousRunId",
+            "InvalidTransition", "StaleSchema", "InvalidQuery", "UnsupportedUrl", "NotFound", "DuplicateRecord",
         )
     },
 }
@@ -40,8 +40,8 @@ _LAZY: dict[str, str] = {
 __all__ = sorted(_LAZY)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from rrg_registry.entities import *  # noqa: F403
-    from rrg_registry.errors import *  # noqa: F403
+    from rrg_registry.entities import *
+    from rrg_registry.errors import *
     from rrg_registry.registry import DEFAULT_URL, ENV_VAR, Registry, resolve_url
     from rrg_registry.status import RunStatus
 

@@ -63,6 +63,25 @@ class Dataset(Entity):
     created_at: datetime
 
 
+class NewRun(Entity):
+    """What a caller says about a run it is about to start; the store adds id, status and times."""
+
+    recipe_version_id: int
+    stage: str
+    model_family: str
+    model_id: str
+    model_revision: str | None = None
+    adapter: str | None = None
+    seed: int | None = None
+    host: str | None = None
+    package_versions: dict[str, str] = Field(default_factory=dict)
+    plan: dict[str, Any] | None = None
+    parent_run_id: str | None = None
+    tags: tuple[str, ...] = ()
+    dataset_ids: tuple[int, ...] = ()
+    external_model_id: int | None = None
+
+
 class Run(Entity):
     """One execution of a recipe stage."""
 

@@ -1,10 +1,11 @@
 """Errors the registry raises for problems a user can fix.
 
-Each is a :class:`RegistryError`: one line saying what is wrong, one hint saying what to do, and
-exit status 2 when it reaches the command line (it is a ``click.ClickException``, so the CLI
-prints it without a traceback). ``rrg_registry`` never imports the ``rrg`` package, so these do not
-derive from ``rrg.RrgError``; they share its shape. Anything else that escapes the registry is a
-bug and propagates with its traceback.
+Each is a :class:`RegistryError`, a :class:`UserError`: one line saying what is wrong, one hint
+saying what to do, and exit status 2 when it reaches the command line (it is a
+``click.ClickException``, so the CLI prints it without a traceback). ``UserError`` lives here, in
+the lower layer, because ``rrg_registry`` never imports the ``rrg`` package; ``rrg.RrgError``
+derives from it, so ``except UserError`` catches the problems of both. Anything else that escapes
+the registry is a bug and propagates with its traceback.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 import click
 
 
-class RegistryError(click.ClickException):
-    """A registry problem the user can fix. One line plus a hint; the CLI exits with status 2."""
+class UserError(click.ClickException):
+    """A problem the user can fix. One line plus a hint; the CLI exits with status 2."""
 
     exit_code = 2
 
@@ -29,8 +30,12 @@ class RegistryError(click.ClickException):
     def __str__(self) -> str:
         return self.format_message()
 
-    def show(self, file=None) -> None:  # noqa: D401 - click API
+    def show(self, file=None) -> None:
         click.echo(f"Error: {self.format_message()}", file=file, err=True)
+
+
+class RegistryError(UserError):
+    """A registry problem the user can fix."""
 
 
 class RecipeVersionConflict(RegistryError):

@@ -95,10 +95,10 @@ class Registry:
         An empty database is built by running every migration; one at an older schema revision is
         refused with :class:`~rrg_registry.errors.StaleSchema` and the command that upgrades it.
         """
+        import sqlalchemy as sa
+
         from rrg_registry.store.schema import display_url, ensure_schema
         from rrg_registry.store.sql_store import SqlStore
-
-        import sqlalchemy as sa
 
         engine = _engine_for(url)
         try:
@@ -199,10 +199,23 @@ class Registry:
         external_model_id: int | None = None,
     ) -> entities.Run:
         """Create a ``pending`` run of a recorded recipe version and return it (with its new id)."""
-        dataset_ids = [d.id if isinstance(d, entities.Dataset) else int(d) for d in datasets]
         return self._store.create_run(
-            recipe_version_id, stage, model_family, model_id, model_revision, adapter, seed, host,
-            package_versions, plan, parent_run_id, tuple(tags), dataset_ids, external_model_id,
+            entities.NewRun(
+                recipe_version_id=recipe_version_id,
+                stage=stage,
+                model_family=model_family,
+                model_id=model_id,
+                model_revision=model_revision,
+                adapter=adapter,
+                seed=seed,
+                host=host,
+                package_versions=dict(package_versions or {}),
+                plan=None if plan is None else dict(plan),
+                parent_run_id=parent_run_id,
+                tags=tuple(sorted(set(tags))),
+                dataset_ids=tuple(sorted({d.id if isinstance(d, entities.Dataset) else int(d) for d in datasets})),
+                external_model_id=external_model_id,
+            )
         )
 
     def start_run(self, run_id: str) -> entities.Run:

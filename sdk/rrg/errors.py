@@ -7,28 +7,15 @@ that is not an ``RrgError`` is a bug and propagates with its traceback.
 
 from __future__ import annotations
 
-import click
+from rrg_registry.errors import UserError
 
 
-class RrgError(click.ClickException):
-    """A problem the user can fix. Printed as one line plus a hint; the CLI exits with status 2."""
+class RrgError(UserError):
+    """A problem the user can fix. Printed as one line plus a hint; the CLI exits with status 2.
 
-    exit_code = 2
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
-
-    def format_message(self) -> str:
-        if self.hint:
-            return f"{self.message} (hint: {self.hint})"
-        return self.message
-
-    def __str__(self) -> str:
-        return self.format_message()
-
-    def show(self, file=None) -> None:  # noqa: D401 - click API
-        click.echo(f"Error: {self.format_message()}", file=file, err=True)
+    It shares :class:`rrg_registry.errors.UserError` with the registry's errors, so one
+    ``except UserError`` handles both layers.
+    """
 
 
 class InputError(RrgError):

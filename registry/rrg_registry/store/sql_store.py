@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -71,7 +71,7 @@ _OPS = {
 
 def now() -> datetime:
     """The current time, UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _short(text: str, width: int = 12) -> str:
@@ -185,59 +185,31 @@ class SqlStore:
             if session.get(RunRow, run_id) is None:
                 return run_id
 
-    def create_run(
-        self,
-        recipe_version_id: int,
-        stage: str,
-        model_family: str,
-        model_id: str,
-        model_revision: str | None = None,
-        adapter: str | None = None,
-        seed: int | None = None,
-        host: str | None = None,
-        package_versions: Mapping[str, str] | None = None,
-        plan: Mapping[str, Any] | None = None,
-        parent_run_id: str | None = None,
-        tags: Iterable[str] = (),
-        datasets: Iterable[int] = (),
-        external_model_id: int | None = None,
-    ) -> entities.Run:
+    def create_run(self, new: entities.NewRun) -> entities.Run:
         with self.transaction() as session:
-            if session.get(RecipeVersionRow, recipe_version_id) is None:
+            if session.get(RecipeVersionRow, new.recipe_version_id) is None:
                 raise NotFound(
-                    f"no recipe version with id {recipe_version_id}",
+                    f"no recipe version with id {new.recipe_version_id}",
                     hint="record the recipe first with record_recipe()",
                 )
-            if parent_run_id is not None:
-                self._run_row(session, parent_run_id)
-            dataset_ids = sorted(set(datasets))
-            for dataset_id in dataset_ids:
+            if new.parent_run_id is not None:
+                self._run_row(session, new.parent_run_id)
+            for dataset_id in new.dataset_ids:
                 if session.get(DatasetRow, dataset_id) is None:
                     raise NotFound(f"no dataset with id {dataset_id}", hint="record it first with record_dataset()")
-            if external_model_id is not None and session.get(ExternalModelRow, external_model_id) is None:
-                raise NotFound(f"no external model with id {external_model_id}")
+            if new.external_model_id is not None and session.get(ExternalModelRow, new.external_model_id) is None:
+                raise NotFound(f"no external model with id {new.external_model_id}")
             row = RunRow(
                 id=self._new_run_id(session),
-                recipe_version_id=recipe_version_id,
-                stage=stage,
-                model_family=model_family,
-                model_id=model_id,
-                model_revision=model_revision,
-                adapter=adapter,
+                **new.model_dump(exclude={"tags", "dataset_ids"}),
                 status=RunStatus.PENDING.value,
-                host=host,
-                seed=seed,
-                package_versions=dict(package_versions or {}),
-                plan=None if plan is None else dict(plan),
-                parent_run_id=parent_run_id,
-                external_model_id=external_model_id,
                 created_at=now(),
             )
             session.add(row)
             session.flush()
-            for tag in sorted(set(tags)):
+            for tag in new.tags:
                 session.add(RunTagRow(run_id=row.id, tag=tag))
-            for dataset_id in dataset_ids:
+            for dataset_id in new.dataset_ids:
                 session.add(RunDatasetRow(run_id=row.id, dataset_id=dataset_id))
             session.flush()
             return self._run(session, row)
