@@ -38,6 +38,36 @@ TINY_MODEL_ID = "tiny"
 TINY_SEED = 0
 """Seed used for every tiny twin's random weights."""
 
+TINY_TEXT: dict[str, int] = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 2048,
+}
+"""The language model every tiny twin shares: 64 wide, 2 layers, 4 query and 2 key/value heads."""
+
+TINY_VISION: dict[str, int] = {"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 4}
+"""The vision encoder width every tiny twin shares (each family names its own depth key)."""
+
+DECODER_LINEAR_NAMES: tuple[str, ...] = (
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+)
+"""Leaf names of a Llama-style decoder block's linear layers (attention and gated MLP)."""
+
+
+def tiny_text_config(tokenizer: Any, **settings: Any) -> dict[str, Any]:
+    """A tiny twin's ``text_config``: :data:`TINY_TEXT` sized to ``tokenizer``, plus ``settings``."""
+    return {"vocab_size": len(tokenizer), **TINY_TEXT, "pad_token_id": tokenizer.pad_token_id, **settings}
+
+
 LoraTarget = Literal["auto", "all-linear"] | list[str]
 
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -74,15 +104,7 @@ class VisionLanguageFamily(ABC):
 
     lm_prefix: ClassVar[str] = r"model\.language_model"
     """Regex for the language model's module path inside the ``ForConditionalGeneration`` class."""
-    lm_target_names: ClassVar[tuple[str, ...]] = (
-        "q_proj",
-        "k_proj",
-        "v_proj",
-        "o_proj",
-        "gate_proj",
-        "up_proj",
-        "down_proj",
-    )
+    lm_target_names: ClassVar[tuple[str, ...]] = DECODER_LINEAR_NAMES
     """Leaf names of the language-model linear layers LoRA targets by default (``"auto"``)."""
     vision_prefix: ClassVar[str]
     """Regex for the vision side (encoder and projector) module paths."""

@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rrg.errors import RrgError
-from rrg.models.base import TINY_MODEL_ID, VisionLanguageFamily
+from rrg.models.base import (
+    DECODER_LINEAR_NAMES,
+    TINY_MODEL_ID,
+    TINY_VISION,
+    VisionLanguageFamily,
+    tiny_text_config,
+)
 from rrg.models.tokenizer import SpecialTokens
 
 DEEPSEEK_SPECIAL_TOKENS = SpecialTokens(
@@ -88,24 +94,9 @@ class DeepseekOcr2Family(VisionLanguageFamily):
     tiny_image_size = (
         64  # one 64 px global view: 4×4 SAM patches, compressed 4× to 1×1, 144 queries
     )
-    lm_target_names: ClassVar[tuple[str, ...]] = (
-        "q_proj",
-        "k_proj",
-        "v_proj",
-        "o_proj",
-        "gate_proj",
-        "up_proj",
-        "down_proj",
-    )
     vision_prefix = r"model\.(?:vision_tower|multi_modal_projector)"
     vision_target_names: ClassVar[tuple[str, ...]] = (
-        "q_proj",
-        "k_proj",
-        "v_proj",
-        "o_proj",
-        "gate_proj",
-        "up_proj",
-        "down_proj",
+        *DECODER_LINEAR_NAMES,  # the Qwen2-style encoder that reads the SAM features
         "attn.qkv",
         "attn.proj",
         "lin1",
@@ -189,32 +180,24 @@ class DeepseekOcr2Family(VisionLanguageFamily):
                 },
                 "encoder_config": {
                     "vocab_size": len(tokenizer),
-                    "hidden_size": 32,
-                    "intermediate_size": 64,
+                    **TINY_VISION,
                     "num_hidden_layers": 2,
-                    "num_attention_heads": 4,
                     "num_key_value_heads": 2,
                     "max_position_embeddings": 1024,
                 },
             },
-            text_config={
-                "vocab_size": len(tokenizer),
-                "hidden_size": 64,
-                "intermediate_size": 128,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 4,
-                "num_key_value_heads": 4,
-                "max_position_embeddings": 2048,
+            text_config=tiny_text_config(
+                tokenizer,
+                num_key_value_heads=4,
                 # a dense first layer, then a MoE layer (as DeepSeek's first_k_dense_replace = 1)
-                "mlp_layer_types": ["dense", "sparse"],
-                "n_routed_experts": 4,
-                "num_experts_per_tok": 2,
-                "n_shared_experts": 1,
-                "moe_intermediate_size": 32,
-                "bos_token_id": tokenizer.bos_token_id,
-                "eos_token_id": tokenizer.eos_token_id,
-                "pad_token_id": tokenizer.pad_token_id,
-            },
+                mlp_layer_types=["dense", "sparse"],
+                n_routed_experts=4,
+                num_experts_per_tok=2,
+                n_shared_experts=1,
+                moe_intermediate_size=32,
+                bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            ),
             image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
             tie_word_embeddings=False,
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rrg.errors import RrgError
-from rrg.models.base import VisionLanguageFamily
+from rrg.models.base import TINY_VISION, VisionLanguageFamily, tiny_text_config
 from rrg.models.tokenizer import SpecialTokens
 
 GEMMA3_SPECIAL_TOKENS = SpecialTokens(
@@ -122,29 +122,20 @@ class MedGemmaFamily(VisionLanguageFamily):
 
         ids = tokenizer.convert_tokens_to_ids
         return Gemma3Config(
-            text_config={
-                "vocab_size": len(tokenizer),
-                "hidden_size": 64,
-                "intermediate_size": 128,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 4,
-                "num_key_value_heads": 2,
-                "head_dim": 16,
-                "query_pre_attn_scalar": 16,
-                "max_position_embeddings": 2048,
-                "sliding_window": 512,
+            text_config=tiny_text_config(
+                tokenizer,
+                head_dim=16,
+                query_pre_attn_scalar=16,
+                sliding_window=512,
                 # one layer of each kind, so both the local and the global RoPE paths run
-                "layer_types": ["sliding_attention", "full_attention"],
-                "pad_token_id": tokenizer.pad_token_id,
-                "eos_token_id": tokenizer.eos_token_id,
-                "bos_token_id": tokenizer.bos_token_id,
-            },
+                layer_types=["sliding_attention", "full_attention"],
+                eos_token_id=tokenizer.eos_token_id,
+                bos_token_id=tokenizer.bos_token_id,
+            ),
             vision_config={
                 "model_type": "siglip_vision_model",
-                "hidden_size": 32,
-                "intermediate_size": 64,
+                **TINY_VISION,
                 "num_hidden_layers": 2,
-                "num_attention_heads": 4,
                 "image_size": self.tiny_image_size,
                 "patch_size": 16,
                 "vision_use_head": False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rrg.models.base import VisionLanguageFamily
+from rrg.models.base import TINY_VISION, VisionLanguageFamily, tiny_text_config
 from rrg.models.tokenizer import SpecialTokens
 
 QWEN_SPECIAL_TOKENS = SpecialTokens(
@@ -54,6 +54,17 @@ def qwen_vision_token_ids(tokenizer: Any) -> dict[str, int]:
         "video_token_id": ids("<|video_pad|>"),
         "vision_start_token_id": ids("<|vision_start|>"),
         "vision_end_token_id": ids("<|vision_end|>"),
+    }
+
+
+def tiny_qwen_vision() -> dict[str, int]:
+    """The tiny Qwen ViT (both generations): two blocks of :data:`TINY_VISION`, 64-wide output."""
+    return {
+        "depth": 2,
+        "hidden_size": TINY_VISION["hidden_size"],
+        "intermediate_size": TINY_VISION["intermediate_size"],
+        "num_heads": TINY_VISION["num_attention_heads"],
+        "out_hidden_size": 64,
     }
 
 
@@ -144,25 +155,11 @@ class Qwen25VLFamily(VisionLanguageFamily):
 
         rope = {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]}
         return Qwen2_5_VLConfig(
-            text_config={
-                "vocab_size": len(tokenizer),
-                "hidden_size": 64,
-                "intermediate_size": 128,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 4,
-                "num_key_value_heads": 2,
-                "max_position_embeddings": 2048,
-                "rope_parameters": rope,
-                "bos_token_id": None,
-                "eos_token_id": tokenizer.eos_token_id,
-                "pad_token_id": tokenizer.pad_token_id,
-            },
+            text_config=tiny_text_config(
+                tokenizer, rope_parameters=rope, bos_token_id=None, eos_token_id=tokenizer.eos_token_id
+            ),
             vision_config={
-                "depth": 2,
-                "hidden_size": 32,
-                "intermediate_size": 64,
-                "num_heads": 4,
-                "out_hidden_size": 64,
+                **tiny_qwen_vision(),
                 "fullatt_block_indexes": [1],
                 "window_size": 56,
             },

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rrg.models.qwen2_5_vl import Qwen25VLFamily, qwen_vision_token_ids, without_video_processor
+from rrg.models.base import tiny_text_config
+from rrg.models.qwen2_5_vl import (
+    Qwen25VLFamily,
+    qwen_vision_token_ids,
+    tiny_qwen_vision,
+    without_video_processor,
+)
 
 QWEN3_VL_CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -71,24 +77,9 @@ class Qwen3VLFamily(Qwen25VLFamily):
             "mrope_interleaved": True,
         }
         return Qwen3VLConfig(
-            text_config={
-                "vocab_size": len(tokenizer),
-                "hidden_size": 64,
-                "intermediate_size": 128,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 4,
-                "num_key_value_heads": 2,
-                "head_dim": 16,
-                "max_position_embeddings": 2048,
-                "rope_parameters": rope,
-                "pad_token_id": tokenizer.pad_token_id,
-            },
+            text_config=tiny_text_config(tokenizer, head_dim=16, rope_parameters=rope),
             vision_config={
-                "depth": 2,
-                "hidden_size": 32,
-                "intermediate_size": 64,
-                "num_heads": 4,
-                "out_hidden_size": 64,
+                **tiny_qwen_vision(),
                 "num_position_embeddings": 16,
                 "deepstack_visual_indexes": [1],
             },
