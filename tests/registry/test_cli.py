@@ -100,6 +100,18 @@ def test_runs_list_table(filled):
         assert text in result.output
 
 
+def test_runs_list_table_piped_keeps_values_whole(filled):
+    """Piped into a file or a CI log (no terminal, 80 columns), rows stay one line each."""
+    url, runs = filled
+    result = CliRunner().invoke(cli, ["runs", "list", "--registry", url], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) > 80
+    for run in runs.values():
+        row = next(line for line in lines if run.id in line)
+        assert run.recipe in row and run.model_family in row
+
+
 def test_runs_list_reaps_dead_runs(registry, factory, registry_url, clock):
     clock(hours_ago(1))
     dead = factory.run(status="running")

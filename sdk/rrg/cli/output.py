@@ -101,15 +101,32 @@ def emit_rows(
             writer.writerow(["" if row.get(c) is None else row.get(c) for c in cols])
         click.echo(buffer.getvalue(), nl=False)
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, show_lines=False)
-    for c in cols:
-        table.add_column(c, overflow="fold")
-    for row in rows:
-        table.add_row(*(format_cell(row.get(c)) for c in cols))
-    Console().print(table)
+    cells = [[format_cell(row.get(c)) for c in cols] for row in rows]
+    for i, c in enumerate(cols):
+        values = [row.get(c) for row in rows]
+        numeric = any(v is not None for v in values) and all(
+            v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values
+        )
+        # numbers and ids keep their full width; free text folds when the terminal is narrow
+        whole = max((len(row[i]) for row in cells), default=0) if numeric or c == "id" else None
+        table.add_column(c, overflow="fold", justify="right" if numeric else "left", min_width=whole)
+    for row in cells:
+        table.add_row(*row)
+    print_table(table)
+
+
+def print_table(table: Any) -> None:
+    """Print a rich table: fitted to a terminal, at its natural width when piped or redirected."""
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        natural = console.measure(table, options=console.options.update(max_width=100_000)).maximum
+        console = Console(width=max(console.width, natural))
+    console.print(table)
 
 
 def emit_mapping(data: dict[str, Any], output_format: str, title: str | None = None) -> None:
