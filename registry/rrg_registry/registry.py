@@ -61,7 +61,7 @@ def _engine_for(url: str):
         return engines.create_sqlite_engine(sa.URL.create("sqlite", database=text))
     try:
         parsed = sa.make_url(text)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):
         raise UnsupportedUrl(f"cannot read the registry URL {text!r}", hint="use sqlite:///PATH or postgresql://USER@HOST/DB") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -70,11 +70,43 @@ def _engine_for(url: str):
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return engines.create_postgresql_engine(parsed)
+        try:
+            return engines.create_postgresql_engine(parsed)
+        except ImportError as error:
+            raise UnsupportedUrl(
+                f"the registry URL {parsed.render_as_string(hide_password=True)} needs the Python module "
+                f"{error.name or parsed.get_driver_name()!r}, which is not installed",
+                hint="pip install 'rrg-sdk[postgres]' (psycopg) and write postgresql://USER@HOST/DB",
+            ) from None
     raise UnsupportedUrl(
         f"the registry URL {parsed.render_as_string(hide_password=True)} names a {backend} database",
         hint="rrg supports sqlite:///PATH and postgresql://USER@HOST/DB",
     )
+
+
+def _cannot_open(engine, error: Exception) -> RegistryError:
+    from rrg_registry.store.schema import display_url
+
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    return RegistryError(
+        f"cannot open the registry at {display_url(engine)}: {reason}",
+        hint="check the URL (--registry or RRG_REGISTRY_URL) and that the database server is running",
+    )
+
+
+def _open_engine(url: str):
+    """An engine for ``url`` that has made one connection: a database that cannot be reached or
+    read (server down, wrong password, a file that is not a database) is a :class:`RegistryError`."""
+    import sqlalchemy as sa
+
+    engine = _engine_for(url)
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.DBAPIError as error:
+        engine.dispose()
+        raise _cannot_open(engine, error) from None
+    return engine
 
 
 class Registry:
@@ -100,16 +132,12 @@ class Registry:
         from rrg_registry.store.schema import display_url, ensure_schema
         from rrg_registry.store.sql_store import SqlStore
 
-        engine = _engine_for(url)
+        engine = _open_engine(url)
         try:
             ensure_schema(engine)
         except sa.exc.OperationalError as error:
             engine.dispose()
-            reason = str(error.orig or error).strip().splitlines()[0]
-            raise RegistryError(
-                f"cannot open the registry at {display_url(engine)}: {reason}",
-                hint="check the URL (--registry or RRG_REGISTRY_URL) and that the database server is running",
-            ) from None
+            raise _cannot_open(engine, error) from None
         except BaseException:
             engine.dispose()
             raise
@@ -125,7 +153,7 @@ class Registry:
         """Migrate the database at ``url`` to ``revision``; returns (revision before, revision after)."""
         from rrg_registry.store import schema
 
-        engine = _engine_for(url)
+        engine = _open_engine(url)
         try:
             before = schema.current_revision(engine)
             schema.upgrade(engine, revision)
@@ -138,7 +166,7 @@ class Registry:
         """(the database's schema revision or None when it has none, the revision this rrg needs)."""
         from rrg_registry.store import schema
 
-        engine = _engine_for(url)
+        engine = _open_engine(url)
         try:
             return schema.current_revision(engine), schema.HEAD_REVISION
         finally:

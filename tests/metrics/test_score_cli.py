@@ -169,3 +169,12 @@ def test_green_llm_explains_itself(pairs_file):
     assert result.exit_code == 2
     assert "Ostmeier" in result.stderr and "register" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_per_sample_file_that_cannot_be_written_is_one_line(pairs_file, tmp_path):
+    out = tmp_path / "missing" / "rows.jsonl"
+    result = CliRunner().invoke(cli, ["score", str(pairs_file), "--per-sample", str(out)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"Error: {out}: cannot write the per-sample file")
+    assert result.stderr.count("\n") == 1
+    assert result.stdout == ""

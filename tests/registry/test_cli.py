@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -112,6 +114,19 @@ def test_runs_list_table_piped_keeps_values_whole(filled):
         assert run.recipe in row and run.model_family in row
 
 
+def test_runs_list_in_a_narrow_terminal_keeps_every_column(filled):
+    """A terminal narrower than the table: text folds, and no column is cut off at the edge."""
+    url, runs = filled
+    result = CliRunner().invoke(cli, ["runs", "list", "--registry", url], env={"COLUMNS": "80", "FORCE_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", result.output).splitlines()
+    assert lines and all(len(line) <= 80 and line[-1] in "┓┃┩│┘" for line in lines)
+    for run in runs.values():
+        assert any(run.id in line for line in lines)
+    cells = [cell.strip() for cell in next(line for line in lines if runs["ocr"].id in line).split("│")]
+    assert cells[1] == runs["ocr"].id and cells[-4:-1] == ["0.8460", "0.0500", "0.9570"]
+
+
 def test_runs_list_reaps_dead_runs(registry, factory, registry_url, clock):
     clock(hours_ago(1))
     dead = factory.run(status="running")
@@ -126,6 +141,13 @@ def test_runs_reap(registry, factory, registry_url, clock):
     clock(None)
     assert rrg(registry_url, "runs", "reap", "--older-than", "90").output == "no stale runs\n"
     assert rrg(registry_url, "runs", "reap", "--older-than", "30").output == f"interrupted {dead.id}\n"
+
+
+@pytest.mark.parametrize("minutes", ["nan", "inf", "1e10"])
+def test_runs_reap_refuses_impossible_ages(registry_url, minutes):
+    result = rrg(registry_url, "runs", "reap", "--older-than", minutes)
+    assert result.exit_code == 2
+    assert "Invalid value for '--older-than'" in result.output
 
 
 def test_runs_show(filled):
@@ -247,3 +269,35 @@ def test_unreachable_registries_are_one_line(tmp_path):
     refused = CliRunner().invoke(cli, ["runs", "list", "--registry", "postgresql://rrg@127.0.0.1:1/none"])
     assert refused.exit_code == 2 and refused.output.count("\n") == 1
     assert refused.output.startswith("Error: cannot open the registry at postgresql+psycopg://rrg@127.0.0.1:1/none: ")
+
+
+def _one_line_error(args):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output
+    return result.output
+
+
+@pytest.mark.parametrize("command", [["runs", "list"], ["db", "current"], ["db", "upgrade"]])
+def test_a_file_that_is_not_a_database_is_one_line(tmp_path, command):
+    path = tmp_path / "notes.db"
+    path.write_text("not a database\n" * 200)
+    output = _one_line_error([*command, "--registry", f"sqlite:///{path}"])
+    assert output.startswith(f"Error: cannot open the registry at sqlite:///{path}: file is not a database")
+
+
+@pytest.mark.parametrize("command", [["db", "current"], ["db", "upgrade"]])
+def test_db_commands_on_an_unreachable_server_are_one_line(command):
+    output = _one_line_error([*command, "--registry", "postgresql://rrg@127.0.0.1:1/none"])
+    assert output.startswith("Error: cannot open the registry at postgresql+psycopg://rrg@127.0.0.1:1/none: ")
+
+
+def test_a_missing_database_driver_is_one_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    output = _one_line_error(["runs", "list", "--registry", "postgresql://rrg@db.example/rrg"])
+    assert "psycopg" in output and "pip install 'rrg-sdk[postgres]'" in output
+
+
+def test_a_malformed_registry_url_is_one_line():
+    output = _one_line_error(["runs", "list", "--registry", "postgresql://rrg@db.example:port/rrg"])
+    assert output.startswith("Error: cannot read the registry URL 'postgresql://rrg@db.example:port/rrg'")

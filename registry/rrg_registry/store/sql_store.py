@@ -85,6 +85,16 @@ def _finite(name: str, value: Any) -> float:
     return number
 
 
+def _stale(older_than: timedelta) -> Any:
+    """Running runs silent (no heartbeat) and pending runs unstarted for longer than ``older_than``."""
+    cutoff = now() - older_than
+    last_sign = sa.func.coalesce(RunRow.heartbeat_at, RunRow.started_at, RunRow.created_at)
+    return sa.or_(
+        sa.and_(RunRow.status == RunStatus.RUNNING.value, last_sign < cutoff),
+        sa.and_(RunRow.status == RunStatus.PENDING.value, RunRow.created_at < cutoff),
+    )
+
+
 class SqlStore:
     """Registry storage on a SQLAlchemy engine (SQLite or PostgreSQL)."""
 
@@ -254,17 +264,8 @@ class SqlStore:
             return moment
 
     def reap_stale_runs(self, older_than: timedelta) -> list[str]:
-        cutoff = now() - older_than
-        last_sign = sa.func.coalesce(RunRow.heartbeat_at, RunRow.started_at, RunRow.created_at)
         with self.transaction() as session:
-            stale = session.execute(
-                sa.select(RunRow.id, RunRow.status).where(
-                    sa.or_(
-                        sa.and_(RunRow.status == RunStatus.RUNNING.value, last_sign < cutoff),
-                        sa.and_(RunRow.status == RunStatus.PENDING.value, RunRow.created_at < cutoff),
-                    )
-                )
-            ).all()
+            stale = session.execute(sa.select(RunRow.id, RunRow.status).where(_stale(older_than))).all()
             reaped: list[str] = []
             moment = now()
             for run_id, status in stale:
@@ -284,20 +285,8 @@ class SqlStore:
 
     def has_stale_runs(self, older_than: timedelta) -> bool:
         """A read-only check, so browsing skips the write when nothing is stale."""
-        cutoff = now() - older_than
-        last_sign = sa.func.coalesce(RunRow.heartbeat_at, RunRow.started_at, RunRow.created_at)
         with self.transaction() as session:
-            found = session.execute(
-                sa.select(RunRow.id)
-                .where(
-                    sa.or_(
-                        sa.and_(RunRow.status == RunStatus.RUNNING.value, last_sign < cutoff),
-                        sa.and_(RunRow.status == RunStatus.PENDING.value, RunRow.created_at < cutoff),
-                    )
-                )
-                .limit(1)
-            ).first()
-            return found is not None
+            return session.execute(sa.select(RunRow.id).where(_stale(older_than)).limit(1)).first() is not None
 
     def resolve_run_id(self, prefix: str) -> str:
         text = prefix.strip()

@@ -105,27 +105,33 @@ def emit_rows(
 
     table = Table(title=title, show_lines=False)
     cells = [[format_cell(row.get(c)) for c in cols] for row in rows]
+    whole: dict[int, int] = {}
     for i, c in enumerate(cols):
         values = [row.get(c) for row in rows]
         numeric = any(v is not None for v in values) and all(
             v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values
         )
-        # numbers and ids keep their full width; free text folds when the terminal is narrow
-        whole = max((len(row[i]) for row in cells), default=0) if numeric or c == "id" else None
-        table.add_column(c, overflow="fold", justify="right" if numeric else "left", min_width=whole)
+        table.add_column(c, overflow="fold", justify="right" if numeric else "left")
+        if cells and (numeric or c == "id"):
+            whole[i] = max(len(row[i]) for row in cells)
     for row in cells:
         table.add_row(*row)
-    print_table(table)
+    print_table(table, whole)
 
 
-def print_table(table: Any) -> None:
-    """Print a rich table: fitted to a terminal, at its natural width when piped or redirected."""
+def print_table(table: Any, whole: dict[int, int] | None = None) -> None:
+    """Print a rich table: at its natural width when piped or redirected or when it fits the
+    terminal; otherwise fitted to the terminal, where the columns in ``whole`` (index -> width
+    of their values: ids, numbers) keep that width and the other columns and headers fold."""
     from rich.console import Console
 
     console = Console()
+    natural = console.measure(table, options=console.options.update(max_width=100_000)).maximum
     if not console.is_terminal:
-        natural = console.measure(table, options=console.options.update(max_width=100_000)).maximum
         console = Console(width=max(console.width, natural))
+    elif natural > console.width:
+        for index, width in (whole or {}).items():
+            table.columns[index].width = width
     console.print(table)
 
 

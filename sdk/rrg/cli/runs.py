@@ -6,6 +6,7 @@ Thin wrappers over :class:`rrg_registry.Registry`; rows are plain dicts rendered
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -170,8 +171,19 @@ def show_run(registry, run_id, output_format) -> None:
                   title="predictions")
 
 
+MAX_AGE_MINUTES = 60 * 24 * 365 * 100
+"""The oldest age ``rrg runs reap --older-than`` accepts: a century."""
+
+
+def _not_nan(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if math.isnan(value):
+        raise click.BadParameter("nan is not a number of minutes", ctx=ctx, param=param)
+    return value
+
+
 @runs.command("reap")
-@click.option("--older-than", "minutes", type=click.FloatRange(min=0), default=15.0, show_default=True,
+@click.option("--older-than", "minutes", type=click.FloatRange(min=0, max=MAX_AGE_MINUTES), default=15.0,
+              show_default=True, callback=_not_nan,
               help="Minutes without a heartbeat (running) or since creation (pending) before a run counts as dead.")
 @registry_option
 def reap_runs(registry, minutes) -> None:

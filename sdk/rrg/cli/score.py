@@ -94,6 +94,7 @@ def score(
       rrg score preds.jsonl --truncate 500 --json
       rrg score preds.jsonl --metrics green_flare,ce --per-sample scores.jsonl
     """
+    from rrg.errors import InputError
     from rrg.metrics import DEFAULT_METRICS, METRICS, evaluate
     from rrg.metrics.pairs_file import read_pairs
 
@@ -106,7 +107,14 @@ def score(
     evaluation = _evaluate_with_progress(evaluate, predictions, references, names, truncate_chars)
 
     if per_sample_path is not None:
-        with per_sample_path.open("w", encoding="utf-8") as out:
+        try:
+            out = per_sample_path.open("w", encoding="utf-8")
+        except OSError as error:
+            raise InputError(
+                f"{per_sample_path}: cannot write the per-sample file ({error.strerror or error})",
+                hint="give --per-sample a path in an existing, writable folder",
+            ) from None
+        with out:
             for record, row in zip(records, evaluation.per_sample):
                 out.write(dumps_json({"id": record.id, **row}, indent=None) + "\n")
 

@@ -78,9 +78,5 @@ def ce(predictions: Sequence[str], references: Sequence[str]) -> float:
     categories = {text: ce_category(text) for text in {*predictions, *references}}
     total = 0.0
     for p, r in zip(predictions, references):
-        cp, cr = categories[p], categories[r]
-        if cp == cr:
-            total += 1.0
-        elif cp in _SEVERE and cr in _SEVERE:
-            total += 0.5
+        total += _agreement(categories[p], categories[r])
     return total / len(predictions)
