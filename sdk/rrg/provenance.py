@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import socket
 import sys
 from importlib import metadata
+from pathlib import Path
 
 TRACKED_PACKAGES = (
     "rrg-sdk",
@@ -44,3 +46,9 @@ def peak_rss_gib() -> float:
 
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return kib / 2**20
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of the file at ``path`` (checkpoints, published and pulled adapter files)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()

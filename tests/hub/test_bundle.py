@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 
 import pytest
 from huggingface_hub import ModelCard
@@ -105,3 +107,37 @@ def test_fake_checkpoint_trainer_state_is_left_out(recorded_lineage, tmp_path) -
         "tokenizer_config.json",
     }
     assert "PEFT's own card" not in (bundle.folder / "README.md").read_text()
+
+
+def test_a_broken_adapter_config_is_one_error_and_keeps_an_earlier_bundle(
+    recorded_lineage, tmp_path
+) -> None:
+    from rrg import Registry
+
+    with Registry.from_url(recorded_lineage.registry_url) as registry:
+        earlier = assemble_bundle(registry, recorded_lineage.sft_id, "my-org/sft", tmp_path / "b")
+        config = earlier.record.adapter_dir / "adapter_config.json"
+        for broken in ("not json\n", "[1, 2]\n"):
+            config.write_text(broken)
+            with pytest.raises(BundleError, match="is not a PEFT adapter config"):
+                assemble_bundle(registry, recorded_lineage.sft_id, "my-org/sft", tmp_path / "b")
+    assert {p.name for p in (tmp_path / "b").iterdir()} == {f.name for f in earlier.files}
+
+
+def test_assembling_a_bundle_imports_no_torch(recorded_lineage, tmp_path) -> None:
+    """Hashing the files must not pull in torch or transformers (``rrg publish --dry-run`` stays fast)."""
+    code = (
+        "import sys\n"
+        "from rrg_registry import Registry\n"
+        "from rrg.hub.bundle import assemble_bundle\n"
+        "from rrg.hub.pull import verify_snapshot\n"
+        f"with Registry.from_url({recorded_lineage.registry_url!r}) as registry:\n"
+        f"    bundle = assemble_bundle(registry, {recorded_lineage.sft_id!r}, 'my-org/sft', {str(tmp_path / 'b')!r})\n"
+        "verify_snapshot(bundle.folder, 'my-org/sft')\n"
+        "print(','.join(m for m in ('torch', 'transformers', 'peft', 'trl') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""

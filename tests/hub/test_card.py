@@ -11,20 +11,12 @@ from rrg.builtin import CARD_TEMPLATES, card_template
 from rrg.errors import RrgError
 from rrg.hub.card import CardError, render_card, validate_card
 from rrg.hub.run_record import NotPublishable, publishable_run
+from rrg.metrics.green_flare import COMPONENTS as SEVEN
 
 from .conftest import COMPONENTS_SFT, record_trained_run
 
 GOLDEN = Path(__file__).parent / "golden" / "qwen3-vl-4b-grpo.md"
 REGENERATE = "RRG_UPDATE_GOLDEN=1 python -m pytest tests/hub/test_card.py -k golden"
-SEVEN = (
-    "entity_matching",
-    "location_accuracy",
-    "negation_handling",
-    "temporal_accuracy",
-    "measurement_accuracy",
-    "clinical_significance",
-    "structure_completeness",
-)
 
 
 @pytest.fixture

@@ -72,3 +72,18 @@ def test_hub_modules_import_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_card_output_in_an_unwritable_place_is_one_line(
+    registry_url, trained_run, tmp_path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = CliRunner().invoke(
+        cli,
+        ["card", trained_run.run_id, "--registry", registry_url, "-o", str(blocker / "README.md")],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: cannot write the card to {blocker / 'README.md'}: ")
+    assert len(result.output.strip().splitlines()) == 1

@@ -186,18 +186,17 @@ def test_cli_public_tiny_run_is_refused(registry_url, trained_run, fake_hub) -> 
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_cli_bad_repo_id(registry_url, trained_run) -> None:
-    result = invoke(
-        "publish",
-        trained_run.run_id,
-        "--repo",
-        "not a repo",
-        "--registry",
-        registry_url,
-        "--dry-run",
-    )
-    assert result.exit_code == 2
-    assert "is not a Hub repository id" in result.output
+@pytest.mark.parametrize(
+    "repo", ["not a repo", "my-org/demo--sft", "my-org/demo..sft", "my-org/demo.git"]
+)
+def test_cli_bad_repo_id(registry_url, trained_run, repo) -> None:
+    """huggingface_hub's own repo id rules apply before anything is assembled or uploaded."""
+    for extra in (["--dry-run"], []):
+        result = invoke(
+            "publish", trained_run.run_id, "--repo", repo, "--registry", registry_url, *extra
+        )
+        assert result.exit_code == 2
+        assert result.output.startswith(f"Error: --repo {repo!r} is not a Hub repository id")
 
 
 def test_dry_run_lists_the_folder_without_network(
@@ -211,6 +210,27 @@ def test_dry_run_lists_the_folder_without_network(
     for name in ("create_repo", "upload_folder", "repo_info", "create_branch"):
         monkeypatch.setattr(HfApi, name, no_network)
     out = tmp_path / "bundle"
+    dry_run = ["publish", trained_run.run_id, "--repo", REPO, "--dry-run", "--out", str(out)]
+    result = invoke(*dry_run, "--registry", registry_url, "--json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["card"] == str(out.resolve() / "README.md") and shown["private"] is True
+    assert {row["file"] for row in shown["files"]} == {p.name for p in out.iterdir()}
+    for row in shown["files"]:
+        assert row["bytes"] == (out / row["file"]).stat().st_size and len(row["sha256"]) == 64
+    table = invoke(*dry_run, "--registry", registry_url)
+    assert table.exit_code == 0, table.output
+    assert (
+        f"card: {out.resolve() / 'README.md'}" in table.output
+        and "adapter_model.safetensors" in table.output
+    )
+
+
+def test_dry_run_out_in_an_unwritable_place_is_one_line(
+    registry_url, trained_run, tmp_path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
     result = invoke(
         "publish",
         trained_run.run_id,
@@ -218,32 +238,13 @@ def test_dry_run_lists_the_folder_without_network(
         REPO,
         "--dry-run",
         "--out",
-        str(out),
-        "--registry",
-        registry_url,
-        "--json",
-    )
-    assert result.exit_code == 0, result.output
-    shown = json.loads(result.output)
-    assert shown["card"] == str(out.resolve() / "README.md") and shown["private"] is True
-    assert {row["file"] for row in shown["files"]} == {p.name for p in out.iterdir()}
-    for row in shown["files"]:
-        assert row["bytes"] == (out / row["file"]).stat().st_size and len(row["sha256"]) == 64
-    table = invoke(
-        "publish",
-        trained_run.run_id,
-        "--repo",
-        REPO,
-        "--dry-run",
-        "--out",
-        str(out),
+        str(blocker / "bundle"),
         "--registry",
         registry_url,
     )
-    assert (
-        f"card: {out.resolve() / 'README.md'}" in table.output
-        and "adapter_model.safetensors" in table.output
-    )
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: cannot create the folder {blocker / 'bundle'}: ")
+    assert len(result.output.strip().splitlines()) == 1
 
 
 def test_credentialed_data_refuse_public_and_per_sample_text(tmp_path, fake_hub) -> None:

@@ -146,3 +146,30 @@ def test_a_recipe_with_a_hub_adapter_reproduces_the_run(registry, trained_run, p
     run = evaluated.detail.run
     assert run.adapter == f"hub:{REPO}@{COMMIT}"
     assert run.external_model_id == registry.get_external_model(REPO, COMMIT).id
+
+
+@pytest.mark.parametrize(
+    "repo", ["not-a-repo", "my-org/demo--sft", "my-org/demo..sft", "my-org/x.git"]
+)
+def test_cli_pull_bad_repo_id(registry_url, repo) -> None:
+    result = CliRunner().invoke(
+        cli, ["pull", repo, "--registry", registry_url], catch_exceptions=False
+    )
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: {repo!r} is not a Hub repository id")
+
+
+@pytest.mark.parametrize(
+    "files",
+    [["adapter_model.safetensors"], {"adapter_model.safetensors": {"size": 1}}, {"x": "y"}],
+)
+def test_a_malformed_results_file_is_refused(registry, tmp_path, hub_cache, files) -> None:
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text("{}")
+    (folder / "adapter_model.safetensors").write_bytes(b"weights")
+    (folder / "rrg_results.json").write_text(json.dumps({"format": 1, "files": files}))
+    hub_cache("someone/odd-adapter", folder, COMMIT)
+    with pytest.raises(PullError, match="rrg_results.json is not an rrg results file"):
+        pull_adapter("someone/odd-adapter", registry=registry)
+    assert registry.list_external_models() == []

@@ -94,8 +94,14 @@ def card(
     if output is None:
         click.echo(rendered.text, nl=False)
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(rendered.text, encoding="utf-8")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(rendered.text, encoding="utf-8")
+    except OSError as exc:
+        raise RrgError(
+            f"cannot write the card to {output}: {exc.strerror}",
+            hint="give -o a file path in a writable folder",
+        ) from exc
     click.echo(
         f"wrote {output} (licence {rendered.license.adapter.id}: {rendered.license.reason})",
         err=True,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rrg.errors import RrgError
+from rrg.provenance import file_sha256
 
 if TYPE_CHECKING:  # pragma: no cover
     from rrg_registry import Registry
@@ -102,10 +103,13 @@ def assemble_bundle(
 
     record = publishable_run(registry, run_id)
     card = render_card(record, repo, license=license, data_license_id=data_license_id)
+    adapter_config = _adapter_config(record)
     target = _prepare_folder(Path(folder))
     for name in _files_to_copy(record.adapter_dir):
         if name == "adapter_config.json":
-            _write_adapter_config(record.adapter_dir / name, target / name, record)
+            (target / name).write_text(
+                json.dumps(adapter_config, indent=2) + "\n", encoding="utf-8"
+            )
         else:
             shutil.copyfile(record.adapter_dir / name, target / name)
     (target / RECIPE_FILE).write_text(record.recipe_yaml, encoding="utf-8")
@@ -148,21 +152,35 @@ def _prepare_folder(folder: Path) -> Path:
                 shutil.rmtree(entry)
             else:
                 entry.unlink()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BundleError(
+            f"cannot create the folder {folder}: {exc.strerror}",
+            hint="give --out a new or empty folder in a writable place",
+        ) from exc
     return folder.resolve()
 
 
-def _write_adapter_config(source: Path, target: Path, record: PublishableRun) -> None:
-    config = json.loads(source.read_text(encoding="utf-8"))
+def _adapter_config(record: PublishableRun) -> dict[str, Any]:
+    """The run's ``adapter_config.json`` with the card's Hub ``base_model`` (and revision) in it."""
+    source = record.adapter_dir / "adapter_config.json"
+    try:
+        config = json.loads(source.read_text(encoding="utf-8"))
+    except ValueError:
+        config = None
+    if not isinstance(config, dict):
+        raise BundleError(
+            f"run {record.run_id}: {source} is not a PEFT adapter config (not a JSON object)",
+            hint="rerun the recipe, or restore the run's output folder",
+        )
     config["base_model_name_or_path"] = record.base_model
     if "revision" in config or record.base_revision:
         config["revision"] = record.base_revision
-    target.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return config
 
 
 def _describe(path: Path) -> BundleFile:
-    from rrg.train.callbacks import file_sha256
-
     return BundleFile(name=path.name, size=path.stat().st_size, sha256=file_sha256(path))
 
 

@@ -28,7 +28,6 @@ TOPIC_TAGS = ("radiology", "chest-x-ray", "report-generation", "rrg")
 TASK_NAME = "Chest X-ray report generation"
 DATASET_HUB_IDS: dict[str, str] = {"IU_XRay": "FLARE-MedFM/FLARE-Task5-MLLM-2D"}
 """FLARE data set folder → the Hub data set of the FLARE 2025 Task 5 benchmark it belongs to."""
-MODEL_INDEX_METRICS = ("green_flare", "bleu4_flare", "ce")
 METRIC_LABELS: dict[str, str] = {
     "green_flare": "green_flare (FLARE 2025 lexical GREEN)",
     "bleu4_flare": "BLEU-4 (FLARE per-sample)",
@@ -52,8 +51,8 @@ STAGE_TITLES = {
     "zero_shot": "zero-shot evaluation",
 }
 ROUND = 4
-EXAMPLE_CHARS = 300
 """Decimals of the metric values in the card (full precision is in rrg_results.json)."""
+EXAMPLE_CHARS = 300
 
 
 class CardError(RrgError):
@@ -187,6 +186,8 @@ def validate_card(text: str, expected: ModelCardData | None = None) -> ModelCard
     """
     from huggingface_hub import ModelCard
 
+    from rrg.hub.run_record import is_hub_id
+
     try:
         card = ModelCard(text)
     except ValueError as exc:
@@ -197,7 +198,7 @@ def validate_card(text: str, expected: ModelCardData | None = None) -> ModelCard
     data = card.data
     problems: list[str] = []
     base = data.get("base_model")
-    if not isinstance(base, str) or not _is_hub_id(base):
+    if not isinstance(base, str) or not is_hub_id(base):
         problems.append(f"base_model must be a Hub id (org/name), got {base!r}")
     for key, wanted in (
         ("base_model_relation", "adapter"),
@@ -356,9 +357,3 @@ def _clip(text: str, limit: int = EXAMPLE_CHARS) -> str:
     """One line of at most ``limit`` characters (example outputs of undertrained models run on)."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
-
-
-def _is_hub_id(value: str) -> bool:
-    from rrg.hub.run_record import HUB_ID
-
-    return bool(HUB_ID.match(value))

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from rrg.errors import RrgError
 from rrg.hub.errors import hub_errors
-from rrg.hub.run_record import HUB_ID
+from rrg.hub.run_record import REPO_ID_HINT, is_hub_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from rrg_registry import Registry
@@ -60,10 +60,10 @@ class PublishResult:
 
 
 def check_repo_id(repo: str) -> str:
-    if not HUB_ID.match(repo):
+    if not is_hub_id(repo):
         raise PublishError(
             f"--repo {repo!r} is not a Hub repository id",
-            hint="use org/name, e.g. my-org/qwen3-vl-4b-iu-xray-sft",
+            hint=REPO_ID_HINT,
         )
     return repo
 

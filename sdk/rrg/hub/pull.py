@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from rrg.errors import RrgError
 from rrg.hub.bundle import ADAPTER_FILES, RECIPE_FILE, RESULTS_FILE
 from rrg.hub.errors import hub_errors
-from rrg.hub.run_record import HUB_ID
+from rrg.hub.run_record import REPO_ID_HINT, is_hub_id
+from rrg.provenance import file_sha256
 
 if TYPE_CHECKING:  # pragma: no cover
     from rrg_registry import Registry
@@ -62,10 +63,10 @@ def pull_adapter(
     """
     from huggingface_hub import snapshot_download
 
-    if not HUB_ID.match(repo):
+    if not is_hub_id(repo):
         raise PullError(
             f"{repo!r} is not a Hub repository id",
-            hint="use org/name, e.g. my-org/qwen3-vl-4b-iu-xray-sft",
+            hint=REPO_ID_HINT,
         )
     label = f"{repo}@{revision}" if revision else repo
     with hub_errors(f"pulling {label}", PullError):
@@ -99,8 +100,6 @@ def verify_snapshot(folder: Path, label: str) -> dict[str, Any] | None:
 
     Returns the parsed results, or None when the folder has no ``rrg_results.json``.
     """
-    from rrg.train.callbacks import file_sha256
-
     for name in ADAPTER_FILES:
         if not (folder / name).is_file():
             raise PullError(
@@ -112,21 +111,20 @@ def verify_snapshot(folder: Path, label: str) -> dict[str, Any] | None:
         return None
     try:
         results = json.loads(results_path.read_text(encoding="utf-8"))
-        files = results["files"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        files = {name: (entry["size"], entry["sha256"]) for name, entry in results["files"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise PullError(
             f"{label}: {RESULTS_FILE} is not an rrg results file ({exc})",
             hint="re-publish the run with `rrg publish`",
         ) from exc
     redownload = "delete the cached copy (`hf cache rm` or remove the folder) and pull again"
-    for name, expected in sorted(files.items()):
+    for name, (size, sha256) in sorted(files.items()):
         path = folder / name
         if Path(name).name != name or not path.is_file():
             raise PullError(
                 f"{label}: {name}, listed in {RESULTS_FILE}, is missing", hint=redownload
             )
-        size = path.stat().st_size
-        if size != expected["size"] or file_sha256(path) != expected["sha256"]:
+        if path.stat().st_size != size or file_sha256(path) != sha256:
             raise PullError(
                 f"{label}: {name} does not match the sha256 recorded in {RESULTS_FILE}",
                 hint=redownload,

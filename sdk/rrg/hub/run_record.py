@@ -14,7 +14,6 @@ test artifact that loads only onto rrg's tiny twin; such runs may only go to pri
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,15 +26,29 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from rrg.recipe.schema import RecipeSpec
 
-HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 RUN_LEVEL_METRICS = ("wall_seconds", "peak_rss_gib", "generation_samples_per_second")
 """Metrics that describe the machine a run ran on, not the model; kept out of the card's results."""
+REPO_ID_HINT = "use org/name (letters, digits, '-', '_' and '.', no '--' or '..'), e.g. my-org/qwen3-vl-4b-iu-xray-sft"
 MAX_EXAMPLES = 3
 MAX_LINEAGE = 16
 
 
 class NotPublishable(RrgError):
     """The run cannot be published as it stands."""
+
+
+def is_hub_id(value: str) -> bool:
+    """Whether ``value`` is a Hub repository id ``org/name``, by huggingface_hub's own rules."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if value.count("/") != 1:
+        return False
+    try:
+        validate_repo_id(value)
+    except HFValidationError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -206,10 +219,7 @@ def _base_model(family: Any, model_id: str, source: str, label: str) -> tuple[st
     """The Hub id for ``base_model``, and whether the run used the tiny twin."""
     if model_id == "tiny":
         return family.reference_ids[0], True
-    looks_local = (
-        model_id.startswith(("/", ".", "~")) or source != model_id or not HUB_ID.match(model_id)
-    )
-    if looks_local:
+    if source != model_id or not is_hub_id(model_id):
         raise NotPublishable(
             f"{label}: its base model is the local folder {model_id!r}, and a card's base_model must be a Hub id",
             hint=f"rerun the recipe with model.id set to the Hub id that folder copies (e.g. {family.reference_ids[0]})",

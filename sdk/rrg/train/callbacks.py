@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -10,6 +9,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from transformers import TrainerCallback
+
+from rrg.provenance import file_sha256
 
 WEIGHT_FILES = ("adapter_model.safetensors", "model.safetensors")
 
@@ -22,14 +23,6 @@ class Recorder(Protocol):
     def record_checkpoint(self, step: int, path: Path, sha256: str, size: int, eval_loss: float | None, best: bool) -> None: ...
 
     def heartbeat(self) -> None: ...
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def weights_file(folder: Path) -> Path | None:
