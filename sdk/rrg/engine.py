@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -90,11 +91,14 @@ class RunRecorder:
         values = {f"before/{k}": v for k, v in summary.items() if k != "n" and isinstance(v, (int, float))}
         self.registry.log_metrics(self.run_id, values, split=evaluation.split, n=evaluation.scores.n)
 
-    def hand_on(self, step: int, path: Path, sha256: str, size: int, eval_loss: float | None) -> int:
-        """Flag the checkpoint the run hands on as best (recording it if the trainer did not)."""
+    def hand_on(self, step: int, path: Path, weights: Path, eval_loss: float | None) -> int:
+        """Flag the checkpoint the run hands on as best (recording it, with the sha256 and size of
+        its ``weights`` file, if the trainer did not)."""
         recorded = next((c for c in self.checkpoints if c.step == step), None)
         if recorded is None:
-            return self.record_checkpoint(step, path, sha256, size, eval_loss, True).id
+            from rrg.train.callbacks import file_sha256
+
+            return self.record_checkpoint(step, path, file_sha256(weights), weights.stat().st_size, eval_loss, True).id
         if not recorded.best:
             self.registry.mark_best_checkpoint(recorded.id)
         return recorded.id
@@ -139,8 +143,11 @@ def run_recipe(
         prepared = prepare_run(recipe, registry=registry, device=device, events=events)
     elif prepared.plan.recipe_hash != recipe.hash:
         raise ValueError(f"the prepared run is of another recipe ({prepared.plan.recipe}, {prepared.plan.recipe_hash[:12]})")
+    output_root = Path(output_dir).resolve()
+    if prepared.plan.stage != "zero_shot":
+        _require_output_dir(output_root)
     run_id = _create_run(registry, recipe, prepared)
-    _execute(registry, run_id, recipe, prepared, Path(output_dir).resolve() / run_id, events)
+    _execute(registry, run_id, recipe, prepared, output_root / run_id, events)
     return Run(run_id, registry=registry, plan=prepared.plan)
 
 
@@ -174,6 +181,11 @@ def _prepare(recipe: Recipe, plan: Plan, registry: Registry, events: RunEvents) 
 
     spec = recipe.spec
     data = spec.data
+    if plan.init_from not in (None, "base") and plan.model.init_adapter:
+        raise RrgError(
+            f"{recipe.source_path or recipe.ref}: both stage.init_from and model.adapter name a starting adapter",
+            hint="keep one of them",
+        )
     events.on_phase("reading data")
     train = None
     if plan.stage != "zero_shot":
@@ -182,18 +194,15 @@ def _prepare(recipe: Recipe, plan: Plan, registry: Registry, events: RunEvents) 
             image_policy=data.image_policy, limit=data.max_train_samples,
         )
         _require_samples(train, "data.max_train_samples")
+        _require_answers(train, "data.train_split")
     evaluation = load_flare(
         plan.data.root, data.dataset, plan.data.eval_split, data.category,
         image_policy=data.image_policy, limit=data.max_eval_samples,
     )
     _require_samples(evaluation, "data.max_eval_samples")
+    _require_answers(evaluation, "evaluation.split" if spec.evaluation.split else "data.eval_split")
     parent = resolve_init_from(registry, plan.init_from) if plan.init_from else None
     init_adapter = resolve_model_adapter(registry, plan.model.init_adapter) if plan.model.init_adapter else None
-    if parent is not None and init_adapter is not None:
-        raise RrgError(
-            f"{recipe.source_path or recipe.ref}: both stage.init_from and model.adapter name a starting adapter",
-            hint="keep one of them",
-        )
     return PreparedRun(plan=plan, train=train, evaluation=evaluation, parent=parent, init_adapter=init_adapter)
 
 
@@ -204,6 +213,27 @@ def _require_samples(split: FlareSplit, key: str) -> None:
             + (f" ({len(split.skipped)} skipped for image problems)" if split.skipped else ""),
             hint=f"check the data folder, or {key}",
         )
+
+
+def _require_answers(split: FlareSplit, key: str) -> None:
+    """Training and scoring both need the reference answer of every sample."""
+    missing = [sid for sid, answer in zip(split.dataset["sample_id"], split.dataset["answer"]) if answer is None]
+    if missing:
+        raise RrgError(
+            f"{split.questions_file}: {len(missing)} of {split.size} samples in {split.name}/{split.split} "
+            f"have no reference answer (first: {missing[0]})",
+            hint=f"set {key} to a split whose samples carry an Answer",
+        )
+
+
+def _require_output_dir(folder: Path) -> None:
+    """The folder checkpoints and adapters go to exists (or can be made) and can be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RrgError(f"output folder {folder}: {exc.strerror or exc}", hint="pass --output-dir a folder you can write to") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RrgError(f"output folder {folder}: permission denied", hint="pass --output-dir a folder you can write to")
 
 
 def _create_run(registry: Registry, recipe: Recipe, prepared: PreparedRun) -> str:
@@ -260,7 +290,7 @@ def _execute(registry: Registry, run_id: str, recipe: Recipe, prepared: Prepared
         with _sigterm_as_interrupt():
             evaluation, checkpoint_id = _run_stage(recipe, prepared, recorder, run_dir, events)
             events.on_phase("recording")
-            metrics = {k: v for k, v in evaluation.scores.summary.items() if k != "n" and k in _metric_keys(evaluation)}
+            metrics = _report_metrics(evaluation)
             metrics["generation_samples_per_second"] = evaluation.samples_per_second
             components = _components(evaluation)
             registry.log_metrics(
@@ -286,11 +316,13 @@ def _execute(registry: Registry, run_id: str, recipe: Recipe, prepared: Prepared
         raise
 
 
-def _metric_keys(evaluation: ModelEvaluation) -> set[str]:
+def _report_metrics(evaluation: ModelEvaluation) -> dict[str, float]:
+    """The evaluation's numeric scores, less the sample count and the green_flare components
+    (recorded as components)."""
     from rrg.metrics.green_flare import COMPONENTS
 
-    summary = evaluation.scores.summary
-    return {k for k, v in summary.items() if isinstance(v, (int, float)) and k not in COMPONENTS and k != "severity_correlation"}
+    left_out = {"n", "severity_correlation", *COMPONENTS}
+    return {k: v for k, v in evaluation.scores.summary.items() if isinstance(v, (int, float)) and k not in left_out}
 
 
 def _components(evaluation: ModelEvaluation) -> dict[str, float] | None:
@@ -335,11 +367,9 @@ def _load_model(plan: Plan, family: Any, *, for_training: bool = False) -> tuple
     )
 
 
-def _before_training(plan: Plan, family: Any, start: AdapterSource | None, prepared: PreparedRun, progress: Callable[[int, int], None]) -> ModelEvaluation:
-    """Score the starting model (base, or base + starting adapter) on the evaluation samples."""
+def _score_base(plan: Plan, family: Any, prepared: PreparedRun, progress: Callable[[int, int], None]) -> ModelEvaluation:
+    """Score a plain copy of the base model (Unsloth's training model already carries its LoRA)."""
     model, processor = _load_model(plan, family)
-    if start is not None:
-        model = family.load_adapter(model, start.path)
     result = _evaluate(plan, model, processor, family, prepared, progress)
     del model
     return result
@@ -364,7 +394,8 @@ def _evaluate(plan: Plan, model: Any, processor: Any, family: Any, prepared: Pre
 
 def _run_stage(recipe: Recipe, prepared: PreparedRun, recorder: RunRecorder, run_dir: Path, events: RunEvents) -> tuple[ModelEvaluation, int | None]:
     from rrg.models import get_family
-    from rrg.train.callbacks import ProgressCallback, RegistryCallback, file_sha256, weights_file
+    from rrg.train.adapter import lora_config
+    from rrg.train.callbacks import ProgressCallback, RegistryCallback, weights_file
 
     plan = prepared.plan
     spec = recipe.spec
@@ -381,35 +412,34 @@ def _run_stage(recipe: Recipe, prepared: PreparedRun, recorder: RunRecorder, run
         if start is not None:
             model = family.load_adapter(model, start.path)
     else:
+        if start is not None:
+            model = family.load_adapter(model, start.path, is_trainable=True)
         if spec.evaluation.before_training:
             events.on_phase("evaluating before training")
-            before = _before_training(plan, family, start, prepared, recorder.generation_progress(events))
+            progress = recorder.generation_progress(events)
+            if unsloth_wrapped:
+                before = _score_base(plan, family, prepared, progress)
+            else:
+                before = _evaluate(plan, model, processor, family, prepared, progress)
             recorder.log_before(before)
+        peft_config = lora_config(plan) if (plan.adapter is not None and start is None and not unsloth_wrapped) else None
         callbacks = [RegistryCallback(recorder, heartbeat_seconds=HEARTBEAT_SECONDS), ProgressCallback(events.on_train_step)]
         run_dir.mkdir(parents=True, exist_ok=True)
         events.on_phase("training")
         if plan.stage == "sft":
             from rrg.train.sft import run_sft
 
-            if start is not None:
-                model = family.load_adapter(model, start.path, is_trainable=True)
             result = run_sft(
                 plan, model, processor, family, prepared.train.dataset, prepared.evaluation.dataset, run_dir, callbacks,
                 early_stopping_patience=spec.training.early_stopping_patience,
-                peft_config=None if (start is not None or unsloth_wrapped) else "from-plan",
+                peft_config=peft_config,
             )
         else:
-            from rrg.train.adapter import lora_config
             from rrg.train.grpo import run_grpo
 
-            peft_config = None
-            if start is not None:
-                model = family.load_adapter(model, start.path, is_trainable=True)
-            elif plan.adapter is not None and not unsloth_wrapped:
-                peft_config = lora_config(plan)
             result = run_grpo(plan, model, processor, family, prepared.train.dataset, run_dir, callbacks, peft_config=peft_config)
         weights = weights_file(result.adapter_dir)
-        checkpoint_id = recorder.hand_on(result.step, result.adapter_dir, file_sha256(weights), weights.stat().st_size, result.best_eval_loss)
+        checkpoint_id = recorder.hand_on(result.step, result.adapter_dir, weights, result.best_eval_loss)
         # Evaluate exactly what the run hands on, read back from disk.
         del model
         events.on_phase("loading trained weights")

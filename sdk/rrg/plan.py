@@ -264,8 +264,9 @@ def resolve_plan(
 
     # -- model source and init adapter
     model_spec = spec.model
-    source = _model_source(family, model_spec.id)
-    if source == model_spec.id and model_spec.revision is None and family.pinned_revision(model_spec.id) is None:
+    source = _model_source(family, model_spec.id, where)
+    from_hub = source == model_spec.id and not Path(source).is_dir()
+    if from_hub and model_spec.revision is None and family.pinned_revision(model_spec.id) is None:
         notes.append(f"model.revision not pinned: {model_spec.id} loads whatever the Hub's default branch holds; pin a commit to reproduce the run")
     init_from = getattr(spec.stage, "init_from", None)
 
@@ -391,12 +392,24 @@ def _trainer_kwargs(spec: Any, device: str, precision: str, optimizer: str) -> d
     }
 
 
-def _model_source(family: Any, model_id: str) -> str:
+def _model_source(family: Any, model_id: str, where: Any) -> str:
+    """The tiny twin's folder, a local model folder (resolved) or a Hub id. An id written as a
+    path (``/``, ``.`` or ``~`` first) must be a folder holding a saved model."""
     if model_id == "tiny":
         return str(family.tiny_path())
     local = Path(model_id).expanduser()
     if local.is_dir():
+        if not (local / "config.json").is_file():
+            raise PlanError(
+                f"{where}: model.id: folder {model_id} holds no model (no config.json)",
+                hint="point model.id at a folder written by save_pretrained, or give a Hub id",
+            )
         return str(local.resolve())
+    if model_id.startswith(("/", ".", "~")):
+        raise PlanError(
+            f"{where}: model.id: folder {model_id} does not exist",
+            hint="check the path, or give a Hub id such as Qwen/Qwen3-VL-4B-Instruct",
+        )
     return model_id
 
 

@@ -110,3 +110,42 @@ def test_a_changed_recipe_under_a_recorded_version(rrg_cache_env: Path, registry
     bumped = rrg_run(registry, "zero_shot", "evaluation.max_new_tokens=12", "version=2", output_dir=tmp_path / "out")
     assert bumped.exit_code == 0, bumped.output
     assert len(registry.search_runs()) == 2
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [("data.train_split=testing", "data.train_split"), ("evaluation.split=testing", "evaluation.split")],
+    ids=["train-split", "evaluation-split"],
+)
+def test_a_split_without_reference_answers(override: str, key: str, rrg_cache_env: Path, registry) -> None:
+    # the demo's testing split carries no answers: nothing to train on, nothing to score against
+    before = snapshot(registry)
+    result = rrg_run(registry, "sft", override)
+    assert_one_line_error(result, "IU_XRay/testing have no reference answer", f"(hint: set {key} to a split whose samples carry an Answer)")
+    assert snapshot(registry) == before == ([], [])
+
+
+def test_an_output_folder_that_cannot_be_made(rrg_cache_env: Path, registry, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = rrg_run(registry, "sft", output_dir=blocker / "runs")
+    assert_one_line_error(result, f"output folder {blocker / 'runs'}: ", "pass --output-dir a folder you can write to")
+    assert snapshot(registry) == ([], [])
+
+
+def test_two_starting_adapters_are_refused_before_either_is_fetched(rrg_cache_env: Path, registry) -> None:
+    result = rrg_run(registry, "grpo", "stage.init_from=0123abcd", "model.adapter=hub:nobody/nothing")
+    assert_one_line_error(result, "both stage.init_from and model.adapter name a starting adapter", "(hint: keep one of them)")
+    assert snapshot(registry) == ([], [])
+
+
+def test_a_max_length_that_cuts_image_tokens(rrg_cache_env: Path, registry, tmp_path: Path) -> None:
+    # TRL finds it in the first training step, after the run is recorded: the run ends failed
+    args = ["run", str(STAGE_RECIPES["sft"]), "--registry", registry.url, "--output-dir", str(tmp_path / "runs"), "--json"]
+    for override in stage_overrides("sft", extra=("training.max_length=16", "evaluation.before_training=false")):
+        args += ["--set", override]
+    result = CliRunner().invoke(cli, args)
+    line = assert_one_line_error(result, "training.max_length (16) cuts image tokens off the training samples", "raise training.max_length")
+    (run,) = registry.search_runs()
+    assert run.status.value == "failed"
+    assert registry.get_run(run.id).run.error == f"RrgError: {line.removeprefix('Error: ')}"

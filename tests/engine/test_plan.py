@@ -179,3 +179,24 @@ def test_demo_sft_plan_matches_golden(rrg_cache_env: Path, no_weights: None) -> 
         f"the plan of recipes/demo/sft.yaml differs from {GOLDEN.relative_to(Path.cwd()) if GOLDEN.is_relative_to(Path.cwd()) else GOLDEN}.\n"
         f"If the change is intended, regenerate it with:\n    {REGENERATE}\nand review the diff."
     )
+
+
+def test_a_local_model_folder_is_not_taken_for_a_hub_id(rrg_cache_env: Path, no_weights: None) -> None:
+    from rrg.models import get_family
+
+    folder = get_family("qwen2_5_vl").tiny_path()
+    code, output = plan(str(DEMO / "sft.yaml"), "--json", "--set", f"model.id={folder}")
+    assert code == 0, output
+    resolved = json.loads(output)
+    assert resolved["model"]["source"] == str(folder) and resolved["notes"] == []
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty"])
+def test_a_model_folder_without_a_model_is_one_line(kind: str, rrg_cache_env: Path, no_weights: None, tmp_path: Path) -> None:
+    folder = tmp_path / "my-model"
+    if kind == "empty":
+        folder.mkdir()
+    code, output = plan(str(DEMO / "sft.yaml"), "--set", f"model.id={folder}")
+    assert code == 2
+    problem = "does not exist" if kind == "missing" else "holds no model (no config.json)"
+    assert output.strip().splitlines() == [f"Error: {DEMO / 'sft.yaml'}: model.id: folder {folder} {problem} (hint: {'check the path, or give a Hub id such as Qwen/Qwen3-VL-4B-Instruct' if kind == 'missing' else 'point model.id at a folder written by save_pretrained, or give a Hub id'})"]

@@ -14,8 +14,6 @@ class TrainingResult:
     adapter_dir: Path
     step: int
     best_eval_loss: float | None
-    log_history: list[dict[str, Any]]
-    stopped_early: bool
 
 
 def export_weights(trainer: Any, processor: Any, checkpoints_dir: Path, use_best: bool) -> tuple[Path, int]:

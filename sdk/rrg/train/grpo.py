@@ -66,10 +66,4 @@ def run_grpo(
     trainer.train()
     # GRPO has no validation loss: the final policy is the one handed on.
     folder, step = export_weights(trainer, processor, run_dir / "checkpoints", use_best=False)
-    return TrainingResult(
-        adapter_dir=folder,
-        step=step,
-        best_eval_loss=None,
-        log_history=list(trainer.state.log_history),
-        stopped_early=False,
-    )
+    return TrainingResult(adapter_dir=folder, step=step, best_eval_loss=None)

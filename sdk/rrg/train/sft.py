@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rrg.train.adapter import lora_config
+from rrg.errors import RrgError
 from rrg.train.callbacks import quiet
 from rrg.train.datasets import sft_dataset
 from rrg.train.export import TrainingResult, export_weights
@@ -27,14 +27,15 @@ def run_sft(
     run_dir: Path,
     callbacks: list[Any],
     early_stopping_patience: int | None,
-    peft_config: Any = "from-plan",
+    peft_config: Any = None,
 ) -> TrainingResult:
     """Train ``model`` on ``train`` with validation loss on ``evaluation``; export the best adapter.
 
     The prompt (user turn and image tokens) carries label -100 through TRL's vision collator
     (``completion_only_loss``); checkpoints every ``save_steps``, the best by validation loss is
     kept and early stopping ends training after ``early_stopping_patience`` evaluations without
-    improvement. ``peft_config=None`` trains a model that is already wrapped (Unsloth).
+    improvement. ``peft_config`` is the ``LoraConfig`` TRL wraps ``model`` with; ``None`` trains
+    ``model`` as it is (already a PEFT model, or full fine-tuning).
     """
     from transformers import EarlyStoppingCallback
     from trl import SFTTrainer
@@ -43,8 +44,6 @@ def run_sft(
     all_callbacks = list(callbacks)
     if early_stopping_patience is not None:
         all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=early_stopping_patience))
-    if peft_config == "from-plan":
-        peft_config = lora_config(plan) if plan.adapter is not None else None
     trainer = SFTTrainer(
         model=model,
         args=config,
@@ -55,14 +54,21 @@ def run_sft(
         callbacks=all_callbacks,
     )
     quiet(trainer)
-    trainer.train()
+    try:
+        trainer.train()
+    except ValueError as exc:
+        if _truncates_image_tokens(exc):
+            raise RrgError(
+                f"training.max_length ({config.max_length}) cuts image tokens off the training samples",
+                hint="raise training.max_length: it must hold the prompt, every image token and the answer",
+            ) from exc
+        raise
     folder, step = export_weights(trainer, processor, run_dir / "checkpoints", use_best=True)
-    state = trainer.state
-    stopped_early = state.max_steps > 0 and state.global_step < state.max_steps
-    return TrainingResult(
-        adapter_dir=folder,
-        step=step,
-        best_eval_loss=state.best_metric,
-        log_history=list(state.log_history),
-        stopped_early=stopped_early,
-    )
+    return TrainingResult(adapter_dir=folder, step=step, best_eval_loss=trainer.state.best_metric)
+
+
+def _truncates_image_tokens(exc: ValueError) -> bool:
+    """TRL's ``SFTTrainer.compute_loss`` refuses a batch whose ``max_length`` truncation dropped
+    image placeholder tokens (its message names ``max_length`` and the image placeholder tokens)."""
+    message = str(exc)
+    return "`max_length`" in message and "image placeholder tokens" in message
