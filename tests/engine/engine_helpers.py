@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rrg_registry import GREEN_FLARE_COMPONENTS
+
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "recipes"
 DEMO = RECIPES / "demo"
@@ -78,15 +80,7 @@ def run_chain(family: str, registry: object, output_dir: Path) -> Chain:
 # ---------------------------------------------------------------- what every recorded run must hold
 
 REPORT_METRICS = ("green_flare", "bleu4_flare", "ce", "rouge_l")
-COMPONENTS = (
-    "entity_matching",
-    "location_accuracy",
-    "negation_handling",
-    "temporal_accuracy",
-    "measurement_accuracy",
-    "clinical_significance",
-    "structure_completeness",
-)
+COMPONENTS = GREEN_FLARE_COMPONENTS
 EVAL_SAMPLES = 4
 
 

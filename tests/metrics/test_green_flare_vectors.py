@@ -11,6 +11,23 @@ SET_ORDER_FIELDS = {"negation_handling", "severity_correlation", "overall"}
 TOLERANCE = 1e-12
 
 
+def test_the_seven_components_are_the_studys_in_table_2_order():
+    """The scorer and the registry (which cannot import rrg) name the components alike."""
+    from rrg_registry import GREEN_FLARE_COMPONENTS
+
+    study = (
+        "entity_matching",
+        "location_accuracy",
+        "negation_handling",
+        "temporal_accuracy",
+        "measurement_accuracy",
+        "clinical_significance",
+        "structure_completeness",
+    )
+    assert green_flare.COMPONENTS == study
+    assert GREEN_FLARE_COMPONENTS == study
+
+
 def test_every_vector_pair_reproduces_the_reference(vectors):
     mismatches = []
     for row in vectors:
