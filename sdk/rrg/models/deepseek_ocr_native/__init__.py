@@ -1,0 +1,1 @@
+"""DeepSeek-OCR (v1), native: configuration, model and processor (see :mod:`.modeling`)."""
