@@ -119,6 +119,10 @@ class VisionLanguageFamily(ABC):
     trust_remote_code_ids: ClassVar[dict[str, str]] = {}
     """Hub ids that need ``trust_remote_code``, mapped to the revision rrg pins for them."""
 
+    generation_defaults: ClassVar[dict[str, Any]] = {}
+    """Decoding settings of the family's own inference code, set on every loaded model's
+    ``generation_config`` (greedy decoding and the stop tokens are always set)."""
+
     # ------------------------------------------------------------------ hooks
 
     @abstractmethod
@@ -167,6 +171,34 @@ class VisionLanguageFamily(ABC):
     def pinned_revision(self, model_id: str) -> str | None:
         """The revision rrg pins for a remote-code checkpoint, or ``None``."""
         return self.trust_remote_code_ids.get(model_id)
+
+    def implementation(self, model_id: str, trust_remote_code: bool) -> str:
+        """Which code builds the model, as the plan shows it."""
+        if trust_remote_code:
+            return f"remote code of {model_id}"
+        return f"transformers {self._model_class().__name__}"
+
+    def set_image_mode(self, processor: Any, mode: str) -> None:
+        """Switch the processor between image protocols (``model.image_mode``)."""
+        raise RrgError(
+            f"model family {self.name} has no image modes (model.image_mode is {mode!r})",
+            hint="remove model.image_mode; it applies to deepseek_ocr",
+        )
+
+    @property
+    def has_image_modes(self) -> bool:
+        return type(self).set_image_mode is not VisionLanguageFamily.set_image_mode
+
+    def load_config(self, source: str, *, revision: str | None = None, local_files_only: bool = False) -> Any:
+        """The model's config (no weights read)."""
+        from transformers import AutoConfig
+
+        return AutoConfig.from_pretrained(source, revision=revision, local_files_only=local_files_only)
+
+    def prompt_lengths(self, processor: Any, samples: list[tuple[str, list[Any]]]) -> list[int] | None:
+        """Prompt tokens, image tokens included, of ``(question, images)`` samples; ``None`` where
+        the family cannot count them before its processor runs."""
+        return None
 
     # ------------------------------------------------------------ tiny twin
 
@@ -239,6 +271,7 @@ class VisionLanguageFamily(ABC):
         device: str = "cpu",
         trust_remote_code: bool = False,
         image_size: int | None = None,
+        image_mode: str | None = None,
         quantization_config: Any = None,
     ) -> tuple[PreTrainedModel, ProcessorMixin]:
         """Load a model and its processor.
@@ -271,8 +304,12 @@ class VisionLanguageFamily(ABC):
             )
         if image_size is not None:
             self._set_image_size(processor, image_size)
+        if image_mode is not None:
+            self.set_image_mode(processor, image_mode)
         if quantization_config is None:
             model.to(device)
+        for key, value in self.generation_defaults.items():
+            setattr(model.generation_config, key, value)
         return model, processor
 
     def _load_model(

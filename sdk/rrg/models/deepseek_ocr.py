@@ -8,19 +8,20 @@ Two family names live here:
   encoder that reads learnable queries (144 for a view up to 768 px, 256 for 1024 px) → a linear
   projector → a DeepSeek-V2-style MoE decoder. Each image is ``<image>`` in the prompt; the
   processor repeats it once per query plus one view separator (145 tokens per global view).
-- ``deepseek_ocr`` — the original DeepSeek-OCR the study fine-tuned, available only as remote code
-  on the Hub (``trust_remote_code``, at a revision the recipe pins). Its tiny twin uses the native
-  DeepSeek-OCR-2 architecture: the same SAM + compressor + MoE decoder design and chat format,
-  without executing Hub code.
+- ``deepseek_ocr`` — the original DeepSeek-OCR (v1) the study fine-tuned, published only as remote
+  code for transformers 4.46. rrg carries a native implementation
+  (:mod:`rrg.models.deepseek_ocr_native`): SAM ViT-B → 16× compressor → CLIP-L reading SAM's
+  features → linear projector → DeepSeek-V2 MoE decoder, under the official weight names. Its
+  experts are one ``nn.Linear`` triple each (as in the checkpoint), so LoRA reaches them; its
+  prompt is the published ``infer()``'s plain format and its images follow the study's Base mode.
 
-The decoder's routed experts are *fused* (``mlp.experts.gate_up_proj`` / ``down_proj`` are 3-D
-parameters, not ``nn.Linear``), so LoRA cannot reach them; the default targets are the attention
-projections, the dense MLP of the first layer and the shared experts.
+In DeepSeek-OCR-2 the decoder's routed experts are *fused* (``mlp.experts.gate_up_proj`` /
+``down_proj`` are 3-D parameters, not ``nn.Linear``), so LoRA cannot reach them; its default targets
+are the attention projections, the dense MLP of the first layer and the shared experts.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,6 +31,7 @@ from rrg.models.base import (
     TINY_MODEL_ID,
     TINY_VISION,
     VisionLanguageFamily,
+    _hub_errors,
     tiny_text_config,
 )
 from rrg.models.tokenizer import SpecialTokens
@@ -73,9 +75,6 @@ DEEPSEEK_OCR_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|Assistant|>:{% endif %}"
 )
 """DeepSeek's conversation format: ``<|User|>: <image>\\n…question\\n\\n<|Assistant|>: answer<eos>``."""
-
-_NATIVE_MODEL_TYPE = "deepseek_ocr2"
-
 
 class DeepseekOcr2Family(VisionLanguageFamily):
     """DeepSeek-OCR-2 (``DeepseekOcr2ForConditionalGeneration``, native in transformers)."""
@@ -203,50 +202,278 @@ class DeepseekOcr2Family(VisionLanguageFamily):
         )
 
 
-class DeepseekOcrFamily(DeepseekOcr2Family):
-    """DeepSeek-OCR, the model the study fine-tuned (Hub remote code; native OCR-2 tiny twin)."""
+DEEPSEEK_OCR_PLAIN_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}"
+    "{% if message['content'] is string %}{{ message['content'] | trim }}"
+    "{% else %}{% set ns = namespace(images=0) %}"
+    "{% for content in message['content'] %}{% if content['type'] == 'image' %}<image>"
+    "{% set ns.images = ns.images + 1 %}{% endif %}{% endfor %}"
+    "{% if ns.images %}{{ '\\n' }}{% endif %}"
+    "{% for content in message['content'] %}{% if content['type'] == 'text' %}{{ content['text'] | trim }}"
+    "{% endif %}{% endfor %}{% endif %}"
+    "{% elif message['role'] == 'assistant' %}"
+    "{% if message['content'] is string %}{{ message['content'] | trim }}"
+    "{% else %}{% for content in message['content'] %}{% if content['type'] == 'text' %}"
+    "{{ content['text'] | trim }}{% endif %}{% endfor %}{% endif %}"
+    "{{ eos_token }}"
+    "{% endif %}"
+    "{% endfor %}"
+)
+"""DeepSeek-OCR's ``plain`` format, the one its ``infer()`` uses: ``<bos><image>\\n{question}``, the
+answer following directly and ending with ``<eos>`` (messages are stripped, no role markers)."""
+
+REMOTE_CODE_TRANSFORMERS = "4.46"
+"""The transformers release the published DeepSeek-OCR remote code was written for."""
+
+
+class DeepseekOcrFamily(VisionLanguageFamily):
+    """DeepSeek-OCR (v1), the model the study fine-tuned: rrg's native implementation
+    (:mod:`rrg.models.deepseek_ocr_native`), which loads the official checkpoint as published."""
 
     name = "deepseek_ocr"
     display_name = "DeepSeek-OCR"
     reference_ids = ("deepseek-ai/DeepSeek-OCR",)
-    builder_version = 1
+    builder_version = 2
+    special_tokens = DEEPSEEK_SPECIAL_TOKENS
+    chat_template = DEEPSEEK_OCR_PLAIN_TEMPLATE
+    stop_tokens = ("<｜end▁of▁sentence｜>",)
+    tiny_image_size = 128  # 8×8 SAM patches → 2×2 tokens: 2 rows × (2 + newline) + separator = 7
+    tiny_tile_size = 80  # tiled mode on the twin: 5×5 patches → 2×2 tokens per tile
+    lm_prefix = r"model"
+    vision_prefix = r"model\.(?:sam_model|vision_model)"
+    vision_target_names: ClassVar[tuple[str, ...]] = ("attn.qkv", "attn.proj", "lin1", "lin2", "qkv_proj", "out_proj", "fc1", "fc2")
+    generation_defaults: ClassVar[dict[str, Any]] = {"no_repeat_ngram_size": 20}
+    """The published ``infer()``'s decoding: greedy, ``no_repeat_ngram_size=20``, stop at EOS (id 1)."""
 
-    def requires_trust_remote_code(self, model_id: str) -> bool:
-        return model_id != TINY_MODEL_ID and not _is_native_folder(model_id)
+    def lora_target_modules(self, target: Any = "auto", vision: bool = False) -> str | list[str]:
+        pattern = super().lora_target_modules(target, vision)
+        if vision and target != "all-linear":
+            pattern = rf"(?:{pattern}|model\.projector\.layers)"
+        return pattern
 
-    def pinned_revision(self, model_id: str) -> str | None:
-        return None
+    def implementation(self, model_id: str, trust_remote_code: bool) -> str:
+        if trust_remote_code:
+            return f"published remote code of {model_id} (needs transformers {REMOTE_CODE_TRANSFORMERS})"
+        return "rrg native DeepSeek-OCR (rrg.models.deepseek_ocr_native), official weight names"
 
-    def load(self, model_id: str, **kwargs: Any) -> tuple[Any, Any]:
-        """Load the tiny twin or a native DeepSeek-OCR-2 folder; refuse remote-code checkpoints.
+    # ------------------------------------------------------------ classes
 
-        The remote-code DeepSeek-OCR takes its images through its own ``infer``/forward
-        arguments (``images``, ``images_seq_mask``, ``images_spatial_crop``), which rrg's batched
-        processor interface does not produce yet; loading one raises an :class:`RrgError`
-        before anything is downloaded.
-        """
-        if self.requires_trust_remote_code(model_id):
-            if not kwargs.get("trust_remote_code"):
-                raise RrgError(
-                    f"{model_id} runs code from its Hub repository and trust_remote_code is off",
-                    hint="set model.trust_remote_code: true and pin model.revision to a reviewed commit",
-                )
-            if not kwargs.get("revision") or not re.fullmatch(r"[0-9a-f]{40}", kwargs["revision"]):
-                raise RrgError(
-                    f"{model_id} runs remote code, so its revision must be pinned to a commit",
-                    hint="set model.revision to the 40-character commit hash you reviewed",
-                )
+    def _model_class(self) -> type:
+        from rrg.models.deepseek_ocr_native.modeling import DeepseekOcrForCausalLM
+
+        return DeepseekOcrForCausalLM
+
+    def _processor_class(self) -> type:
+        from rrg.models.deepseek_ocr_native.processing import DeepseekOcrProcessor
+
+        return DeepseekOcrProcessor
+
+    def _image_processor_class(self) -> type:
+        from rrg.models.deepseek_ocr_native.processing import DeepseekOcrImageProcessor
+
+        return DeepseekOcrImageProcessor
+
+    def _tiny_image_processor(self) -> Any:
+        return self._image_processor_class()(base_size=self.tiny_image_size, tile_size=self.tiny_tile_size)
+
+    def _tiny_config(self, tokenizer: Any) -> Any:
+        from rrg.models.deepseek_ocr_native.configuration import DeepseekOcrConfig
+
+        width, heads = TINY_VISION["hidden_size"], TINY_VISION["num_attention_heads"]
+        text = tiny_text_config(tokenizer)
+        return DeepseekOcrConfig(
+            vocab_size=text["vocab_size"],
+            hidden_size=text["hidden_size"],
+            intermediate_size=text["intermediate_size"],
+            num_hidden_layers=text["num_hidden_layers"],
+            num_attention_heads=text["num_attention_heads"],
+            num_key_value_heads=text["num_attention_heads"],
+            max_position_embeddings=text["max_position_embeddings"],
+            # a dense first layer, then a MoE layer (first_k_dense_replace = 1, as published)
+            moe_intermediate_size=32,
+            n_routed_experts=4,
+            num_experts_per_tok=2,
+            n_shared_experts=1,
+            vision_config={
+                "image_size": self.tiny_image_size,
+                "width": {
+                    "sam_vit_b": {
+                        "width": width,
+                        "layers": 2,
+                        "heads": heads,
+                        "global_attn_indexes": [1],
+                        "downsample_channels": [width, width],
+                        "window_size": 4,
+                        "out_channels": 16,
+                    },
+                    "clip-l-14-224": {
+                        "width": width,
+                        "layers": 2,
+                        "heads": heads,
+                        "image_size": 28,
+                        "patch_size": 14,
+                        "ffn_size": TINY_VISION["intermediate_size"],
+                    },
+                },
+            },
+            projector_config={"projector_type": "linear", "input_dim": 2 * width, "n_embed": text["hidden_size"]},
+            image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+
+    # ------------------------------------------------------------ loading
+
+    def load_config(self, source: str, *, revision: str | None = None, local_files_only: bool = False) -> Any:
+        """The checkpoint's config, checked to be DeepSeek-OCR's and buildable natively."""
+        from rrg.models.deepseek_ocr_native.configuration import ARCHITECTURES, MODEL_TYPE, DeepseekOcrConfig
+
+        where = f"{source}/config.json" if Path(source).is_dir() else f"{source}: config.json"
+        raw = _read_config_dict(source, revision=revision, local_files_only=local_files_only)
+        architectures = raw.get("architectures") or []
+        if raw.get("model_type") != MODEL_TYPE or not set(architectures) & set(ARCHITECTURES):
             raise RrgError(
-                f"rrg cannot yet prepare inputs for the remote-code DeepSeek-OCR ({model_id})",
-                hint="use family deepseek_ocr2 (native in transformers) or model id 'tiny' on CPU",
+                f"{where}: not a DeepSeek-OCR checkpoint (model_type {raw.get('model_type')!r}, "
+                f"architectures {architectures})",
+                hint=f"point model.id at deepseek-ai/DeepSeek-OCR or a folder in its layout, or change model.family",
             )
-        return super().load(model_id, **kwargs)
+        config = DeepseekOcrConfig.from_dict(raw)
+        problems = config.problems()
+        if problems:
+            raise RrgError(f"{where}: {problems[0]}", hint="use the published DeepSeek-OCR config values for this key")
+        return config
+
+    def load(
+        self,
+        model_id: str,
+        *,
+        revision: str | None = None,
+        dtype: Any = "float32",
+        device: str = "cpu",
+        trust_remote_code: bool = False,
+        image_size: int | None = None,
+        image_mode: str | None = None,
+        quantization_config: Any = None,
+    ) -> tuple[Any, Any]:
+        """Load the native model and processor from ``tiny``, a folder in the official layout or the
+        Hub. ``trust_remote_code`` asks for the published code instead, which needs transformers
+        4.46 (it imports classes transformers 5 removed); it is refused here with that reason."""
+        if trust_remote_code:
+            import transformers
+
+            if not transformers.__version__.startswith(REMOTE_CODE_TRANSFORMERS):
+                raise RrgError(
+                    f"{model_id}: the published DeepSeek-OCR remote code needs transformers "
+                    f"{REMOTE_CODE_TRANSFORMERS} (it imports LlamaFlashAttention2, removed since), "
+                    f"and this environment has {transformers.__version__}",
+                    hint="remove model.trust_remote_code to run rrg's native DeepSeek-OCR, which loads the same weights",
+                )
+        if model_id == TINY_MODEL_ID:
+            source = str(self.tiny_path())
+        elif Path(model_id).expanduser().is_dir():
+            source = str(Path(model_id).expanduser())
+        else:
+            source = model_id
+        import torch
+
+        with _hub_errors(source, revision):
+            config = self.load_config(source, revision=revision)
+            processor = self._load_processor(source, revision=revision, trust_remote_code=False)
+            kwargs: dict[str, Any] = {"revision": revision, "dtype": getattr(torch, dtype) if isinstance(dtype, str) else dtype}
+            if quantization_config is not None:
+                kwargs["quantization_config"] = quantization_config
+            model = self._model_class().from_pretrained(source, config=config, **kwargs)
+        if image_size is not None:
+            self._set_image_size(processor, image_size)
+        if image_mode is not None:
+            self.set_image_mode(processor, image_mode)
+        if quantization_config is None:
+            model.to(device)
+        for key, value in self.generation_defaults.items():
+            setattr(model.generation_config, key, value)
+        return model, processor
+
+    def _load_processor(self, source: str, *, revision: str | None, trust_remote_code: bool) -> Any:
+        """Tokenizer (``tokenizer.json``, no remote code) and image processor: the saved
+        ``preprocessor_config.json``, else the published ``processor_config.json``'s mean and std."""
+        from transformers import PreTrainedTokenizerFast
+
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(source, revision=revision)
+        image_class = self._image_processor_class()
+        try:
+            image_processor = image_class.from_pretrained(source, revision=revision)
+        except OSError:
+            published = _read_json_file(source, "processor_config.json", revision=revision) or {}
+            image_processor = image_class(
+                image_mean=published.get("image_mean", (0.5, 0.5, 0.5)),
+                image_std=published.get("image_std", (0.5, 0.5, 0.5)),
+            )
+        return self._processor_class()(
+            image_processor=image_processor, tokenizer=tokenizer, chat_template=self.chat_template
+        )
+
+    def _set_image_size(self, processor: Any, image_size: int) -> None:
+        processor.image_processor.base_size = image_size
+
+    def set_image_mode(self, processor: Any, mode: str) -> None:
+        """``base`` (one global view) or ``tiled`` (global view plus tiles)."""
+        from rrg.models.deepseek_ocr_native.processing import IMAGE_MODES
+
+        if mode not in IMAGE_MODES:
+            raise RrgError(f"model.image_mode {mode!r} is not one of {', '.join(IMAGE_MODES)}", hint="use base or tiled")
+        processor.image_processor.mode = mode
+
+    def prompt_lengths(self, processor: Any, samples: list[tuple[str, list[Any]]]) -> list[int]:
+        """Prompt tokens (image tokens included) of ``(question, images)`` samples."""
+        counts = []
+        for question, images in samples:
+            text = self.prompt_text(processor, question, len(images))
+            tokens = len(processor.tokenizer(text, add_special_tokens=False)["input_ids"])
+            image_tokens = sum(
+                processor.image_token_count(processor.image_processor.tile_grid(image)) - 1 for image in images
+            )
+            counts.append(tokens + image_tokens)
+        return counts
+
+    def processor_inputs(self, processor: Any, prompts: list[str], images: list[list[Any]], padding_side: Any = "left") -> Any:
+        return processor(
+            text=list(prompts),
+            images=[list(group) for group in images] if any(images) else None,
+            padding=True,
+            padding_side=padding_side,
+            return_tensors="pt",
+            add_special_tokens=False,
+        )
 
 
-def _is_native_folder(model_id: str) -> bool:
-    config = Path(model_id).expanduser() / "config.json"
-    if not config.is_file():
-        return False
+def _read_config_dict(source: str, *, revision: str | None, local_files_only: bool) -> dict[str, Any]:
+    raw = _read_json_file(source, "config.json", revision=revision, local_files_only=local_files_only)
+    if raw is None:
+        raise RrgError(f"{source}: no config.json", hint="point model.id at a model folder or Hub id")
+    return raw
+
+
+def _read_json_file(source: str, name: str, *, revision: str | None, local_files_only: bool = False) -> dict[str, Any] | None:
+    """A JSON file of a local folder or Hub repository (downloaded alone), or ``None`` if absent."""
     import json
 
-    return json.loads(config.read_text(encoding="utf-8")).get("model_type") == _NATIVE_MODEL_TYPE
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        path = folder / name
+        if not path.is_file():
+            return None
+    else:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError
+
+        try:
+            path = Path(hf_hub_download(source, name, revision=revision, local_files_only=local_files_only))
+        except EntryNotFoundError:
+            return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RrgError(f"{path}: unreadable JSON ({exc})", hint="restore the file from the model repository") from None
