@@ -195,6 +195,8 @@ def _prepare(recipe: Recipe, plan: Plan, registry: Registry, events: RunEvents) 
         )
         _require_samples(train, "data.max_train_samples")
         _require_answers(train, "data.train_split")
+        if plan.trainer and plan.trainer.get("max_length"):
+            _require_prompts_fit(plan, train, int(plan.trainer["max_length"]))
     evaluation = load_flare(
         plan.data.root, data.dataset, plan.data.eval_split, data.category,
         image_policy=data.image_policy, limit=data.max_eval_samples,
@@ -224,6 +226,37 @@ def _require_answers(split: FlareSplit, key: str) -> None:
             f"have no reference answer (first: {missing[0]})",
             hint=f"set {key} to a split whose samples carry an Answer",
         )
+
+
+def _require_prompts_fit(plan: Plan, split: FlareSplit, max_length: int) -> None:
+    """Every training prompt, image tokens included, fits ``training.max_length``: truncation
+    would cut image tokens off and the model could not place its images. Checked for families
+    that can count image tokens before their processor runs (DeepSeek-OCR)."""
+    from PIL import Image
+
+    from rrg.models import get_family
+    from rrg.models.base import VisionLanguageFamily
+
+    family = get_family(plan.model.family)
+    if type(family).prompt_lengths is VisionLanguageFamily.prompt_lengths:
+        return
+    processor = family._load_processor(plan.model.source, revision=plan.model.revision, trust_remote_code=False)
+    if plan.model.image_size is not None:
+        family._set_image_size(processor, plan.model.image_size)
+    if plan.model.image_mode is not None:
+        family.set_image_mode(processor, plan.model.image_mode)
+    data = split.dataset
+    for sample_id, question, paths in zip(data["sample_id"], data["question"], data["image_paths"]):
+        images = [Image.open(path) for path in paths]
+        (length,) = family.prompt_lengths(processor, [(question, images)])
+        for image in images:
+            image.close()
+        if length > max_length:
+            raise RrgError(
+                f"{split.questions_file}: sample {sample_id}: its prompt takes {length} tokens with its image "
+                f"tokens, more than training.max_length {max_length}",
+                hint=f"raise training.max_length to at least {length}, or shorten the question",
+            )
 
 
 def _require_output_dir(folder: Path) -> None:
@@ -363,6 +396,7 @@ def _load_model(plan: Plan, family: Any, *, for_training: bool = False) -> tuple
         device=plan.device,
         trust_remote_code=plan.model.trust_remote_code,
         image_size=plan.model.image_size,
+        image_mode=plan.model.image_mode,
         quantization_config=quantization_config(plan),
     )
 

@@ -25,7 +25,9 @@ from rrg.recipe import Recipe
 GPU_ACCELERATORS = ("cuda", "a100", "h100", "h200")
 DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 BYTES_PER_PARAM = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0}
-UNSLOTH_FAMILIES = ("qwen2_5_vl", "qwen3_vl", "medgemma", "deepseek_ocr", "deepseek_ocr2")
+UNSLOTH_FAMILIES = ("qwen2_5_vl", "qwen3_vl", "medgemma", "deepseek_ocr2")
+"""Families Unsloth trains. DeepSeek-OCR is not among them: Unsloth runs it through the published
+remote code, while rrg runs its native implementation with transformers + PEFT."""
 
 
 class PlanError(RrgError):
@@ -42,7 +44,9 @@ class PlanModel(_PlanPart):
     source: str = Field(description="What is loaded: the tiny twin's folder, a local folder or a Hub id.")
     revision: str | None = Field(description="Pinned Hub revision, if any.")
     trust_remote_code: bool
+    implementation: str = Field(description="The code that builds the model: transformers' class, rrg's native one, or remote code.")
     image_size: int | None
+    image_mode: str | None = Field(default=None, description="DeepSeek-OCR's image protocol: base or tiled.")
     init_adapter: str | None = Field(description="Adapter loaded on top of the base before the stage (hub:, run:, or the GRPO parent).")
 
 
@@ -217,6 +221,19 @@ def resolve_plan(
     elif spec.stage.kind != "zero_shot":
         notes.append("adapter.kind none: the whole model is trained")
 
+    # -- image protocol
+    image_mode = spec.model.image_mode
+    if image_mode is not None and not family.has_image_modes:
+        raise PlanError(
+            f"{where}: model.image_mode: family {family_name} has no image modes",
+            hint="remove model.image_mode; it applies to deepseek_ocr",
+        )
+    if image_mode == "tiled" and spec.stage.kind == "grpo":
+        raise PlanError(
+            f"{where}: model.image_mode: tiled is not supported in GRPO (TRL hands the policy one image tensor per prompt)",
+            hint="use model.image_mode: base, the study's protocol",
+        )
+
     # -- backend
     backend = spec.hardware.backend
     if backend == "auto":
@@ -230,6 +247,11 @@ def resolve_plan(
                 )
             notes.append("--device cpu: backend unsloth → transformers + PEFT")
             backend = "transformers"
+        elif family_name not in UNSLOTH_FAMILIES:
+            raise PlanError(
+                f"{where}: hardware.backend: unsloth does not train the {family.display_name} rrg runs (its native implementation)",
+                hint="set hardware.backend: auto (transformers + PEFT)",
+            )
         elif not hardware.unsloth:
             raise MissingDependencyError(f"{where}: hardware.backend: unsloth is not installed", hint="pip install 'rrg-sdk[gpu]'")
 
@@ -307,7 +329,9 @@ def resolve_plan(
             source=source,
             revision=model_spec.revision,
             trust_remote_code=model_spec.trust_remote_code,
+            implementation=family.implementation(model_spec.id, model_spec.trust_remote_code),
             image_size=model_spec.image_size,
+            image_mode=image_mode,
             init_adapter=model_spec.adapter,
         ),
         adapter=plan_adapter,
@@ -445,15 +469,9 @@ def _count_parameters(family: Any, source: str, model_spec: Any, adapter: PlanAd
     import re
 
     import torch
-    from transformers import AutoConfig
 
     try:
-        config = AutoConfig.from_pretrained(
-            source,
-            revision=model_spec.revision,
-            trust_remote_code=model_spec.trust_remote_code,
-            local_files_only=True,
-        )
+        config = family.load_config(source, revision=model_spec.revision, local_files_only=True)
         with torch.device("meta"):
             model = family._model_class()._from_config(config)
     except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -46,22 +46,18 @@ def test_family_index_does_not_import_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_only_the_original_deepseek_ocr_needs_remote_code() -> None:
-    assert get_family("deepseek_ocr").requires_trust_remote_code("deepseek-ai/DeepSeek-OCR")
-    assert not get_family("deepseek_ocr").requires_trust_remote_code("tiny")
-    for name in ("deepseek_ocr2", "qwen2_5_vl", "qwen3_vl", "medgemma"):
+def test_no_family_needs_remote_code() -> None:
+    for name in ("deepseek_ocr", "deepseek_ocr2", "qwen2_5_vl", "qwen3_vl", "medgemma"):
         family = get_family(name)
         assert not family.requires_trust_remote_code(family.reference_ids[0])
+    assert "native" in get_family("deepseek_ocr").implementation("deepseek-ai/DeepSeek-OCR", False)
 
 
-def test_remote_code_deepseek_ocr_is_refused_before_any_download() -> None:
+def test_deepseek_ocr_remote_code_is_refused_with_its_reason_before_any_download() -> None:
     family = get_family("deepseek_ocr")
-    with pytest.raises(RrgError, match="trust_remote_code is off"):
-        family.load("deepseek-ai/DeepSeek-OCR")
-    with pytest.raises(RrgError, match="must be pinned"):
-        family.load("deepseek-ai/DeepSeek-OCR", trust_remote_code=True)
-    with pytest.raises(RrgError, match="cannot yet prepare inputs"):
+    with pytest.raises(RrgError, match="needs transformers 4.46") as caught:
         family.load("deepseek-ai/DeepSeek-OCR", trust_remote_code=True, revision="0" * 40)
+    assert "remove model.trust_remote_code" in caught.value.hint
 
 
 def test_uncached_hub_model_offline_is_a_user_error(tmp_path) -> None:
@@ -87,6 +83,7 @@ def test_language_model_pattern_matches_decoder_projections_only(name: str) -> N
     family = get_family(name)
     pattern = family.lora_target_modules("auto", vision=False)
     assert isinstance(pattern, str)
+    lm = family.lm_prefix.replace("\\.", ".")
     for leaf in (
         "self_attn.q_proj",
         "self_attn.k_proj",
@@ -94,9 +91,10 @@ def test_language_model_pattern_matches_decoder_projections_only(name: str) -> N
         "self_attn.o_proj",
         "mlp.down_proj",
     ):
-        assert re.fullmatch(pattern, f"model.language_model.layers.3.{leaf}")
+        assert re.fullmatch(pattern, f"{lm}.layers.3.{leaf}")
     assert not re.fullmatch(pattern, "lm_head")
-    assert not re.fullmatch(pattern, "model.language_model.embed_tokens")
+    assert not re.fullmatch(pattern, f"{lm}.embed_tokens")
+    assert not re.fullmatch(pattern, "model.vision_model.transformer.layers.0.self_attn.out_proj")
     assert family.lora_target_modules("all-linear", vision=True) == "all-linear"
 
 

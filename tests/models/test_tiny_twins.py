@@ -99,6 +99,10 @@ def test_image_tokens_match_the_pixel_inputs(family_name: str, tiny_dir, make_im
     elif family_name == "medgemma":  # a fixed number of pooled tokens per image
         assert inputs["pixel_values"].shape[0] == 2
         expected = 2 * config.mm_tokens_per_image
+    elif family_name == "deepseek_ocr":  # rows of tokens, a newline each, one view separator
+        side = config.tokens_per_side(processor.image_processor.base_size)
+        assert inputs["pixel_values"].shape[0] == 2
+        expected = 2 * (side * (side + 1) + 1)
     else:  # DeepSeek-OCR-2: 144 queries + one view separator per global view
         assert inputs["pixel_values"].shape[0] == 2
         expected = 2 * (144 + 1)
@@ -151,13 +155,24 @@ def test_lora_pattern_wraps_language_model_unless_vision(
         for name, module in peft_model.named_modules()
         if isinstance(module, LoraLayer)
     ]
-    in_lm = [n for n in wrapped if n.startswith("model.language_model.layers.")]
+    lm_layers = family.lm_prefix.replace("\\.", ".") + ".layers."
+    in_lm = [n for n in wrapped if n.startswith(lm_layers)]
     outside = [n for n in wrapped if n not in in_lm]
-    # two decoder layers × (q, k, v, o, gate, up, down); DeepSeek's second layer uses its shared expert
-    assert len(in_lm) == 14
+    # two decoder layers × (q, k, v, o, gate, up, down); DeepSeek-OCR-2's second layer reaches only its
+    # shared expert (fused routed experts), DeepSeek-OCR's reaches its 4 routed experts too (+12)
+    assert len(in_lm) == (26 if family_name == "deepseek_ocr" else 14)
     if vision:
         assert outside and all(
-            n.startswith(("model.visual.", "model.vision_tower.", "model.multi_modal_projector"))
+            n.startswith(
+                (
+                    "model.visual.",
+                    "model.vision_tower.",
+                    "model.multi_modal_projector",
+                    "model.sam_model.",
+                    "model.vision_model.",
+                    "model.projector.",
+                )
+            )
             for n in outside
         )
     else:

@@ -467,10 +467,12 @@ def _read_json_file(source: str, name: str, *, revision: str | None, local_files
             return None
     else:
         from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import EntryNotFoundError
+        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
         try:
             path = Path(hf_hub_download(source, name, revision=revision, local_files_only=local_files_only))
+        except LocalEntryNotFoundError:
+            raise
         except EntryNotFoundError:
             return None
     try:

@@ -84,7 +84,13 @@ class ModelSection(Section):
         default=None,
         ge=32,
         description="Longest image side (pixels) the processor resizes to. Null: the family's default "
-        "(DeepSeek-OCR 1024, global view only).",
+        "(DeepSeek-OCR 1024, global view only). For DeepSeek-OCR, the side of its global view.",
+    )
+    image_mode: Literal["base", "tiled"] | None = Field(
+        default=None,
+        description="DeepSeek-OCR only: `base` (the study's protocol and the default: one global view "
+        "padded to a square, 273 image tokens at 1024 px) or `tiled` (the global view plus 640 px tiles, "
+        "zero-shot and SFT). Null: the family's default. Refused for other families.",
     )
     adapter: str | None = Field(
         default=None,

@@ -127,8 +127,10 @@ class DeepseekOcrConfig(PretrainedConfig):
         eos_token_id: int | list[int] | None = 1,
         pad_token_id: int | None = None,
         tie_word_embeddings: bool = False,
+        use_cache: bool = True,
         **kwargs: Any,
     ) -> None:
+        self.use_cache = use_cache
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.intermediate_size = intermediate_size

@@ -182,7 +182,7 @@ class DeepseekOcrProcessor(ProcessorMixin):
         text: str | list[str] | None = None,
         padding: bool | str = False,
         padding_side: str | None = None,
-        return_tensors: str | None = "pt",
+        return_tensors: str | None = None,
         add_special_tokens: bool = False,
         **kwargs: Any,
     ) -> BatchFeature:
@@ -193,7 +193,7 @@ class DeepseekOcrProcessor(ProcessorMixin):
         image_inputs: dict[str, Any] = {}
         expanded = texts
         if flat:
-            image_inputs = dict(self.image_processor(flat, return_tensors=return_tensors))
+            image_inputs = dict(self.image_processor(flat, return_tensors="pt"))
             grids = image_inputs["images_spatial_crop"].tolist()
             placeholders = sum(t.count(self.image_token) for t in texts)
             if placeholders != len(flat):
