@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from engine_helpers import FAST_FAMILY, load_recipe
 
 
-def test_only_the_answer_carries_labels(rrg_cache_env: Path, demo_root: Path, registry, tmp_path: Path) -> None:
+@pytest.mark.parametrize("family_name", [FAST_FAMILY, "deepseek_ocr"])
+def test_only_the_answer_carries_labels(family_name: str, rrg_cache_env: Path, demo_root: Path, registry, tmp_path: Path) -> None:
     from rrg.data.flare import load_flare
     from rrg.models import get_family
     from rrg.train.adapter import lora_config
     from rrg.train.datasets import sft_dataset
     from trl import SFTTrainer
 
-    plan = load_recipe("sft", registry).plan()
-    family = get_family(FAST_FAMILY)
+    plan = load_recipe("sft", registry, family=family_name).plan()
+    family = get_family(family_name)
     split = load_flare(demo_root, split="training", limit=2)
     dataset = sft_dataset(split.dataset, family)
     assert dataset.column_names == ["sample_id", "prompt", "completion", "images"]
@@ -40,3 +42,7 @@ def test_only_the_answer_carries_labels(rrg_cache_env: Path, demo_root: Path, re
         assert answer_part.strip().startswith(sample["answer"].strip()) and family.stop_tokens[0] in answer_part
         prompt_part = tokenizer.decode(input_ids[row][~supervised & (attention[row] == 1) & ~is_image])
         assert sample["question"] in prompt_part and sample["answer"] not in prompt_part
+        if family_name == "deepseek_ocr":  # the published plain format: <bos><image…>\n{question}{answer}<eos>
+            text = tokenizer.decode(input_ids[row][attention[row] == 1])
+            image_run = tokenizer.decode(input_ids[row][is_image])
+            assert text == f"{tokenizer.bos_token}{image_run}\n{sample['question'].strip()}{sample['answer'].strip()}{tokenizer.eos_token}"
