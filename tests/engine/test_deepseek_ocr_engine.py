@@ -93,3 +93,13 @@ def test_the_plan_names_the_implementation_and_refuses_what_cannot_run(rrg_cache
     with pytest.raises(PlanError, match="unsloth does not train the DeepSeek-OCR rrg runs"):
         _plan("sft", "model.family=deepseek_ocr", "hardware.accelerator=cuda", "hardware.backend=unsloth", hardware=gpu)
     assert _plan("sft", "model.family=deepseek_ocr", "hardware.accelerator=cuda", "hardware.backend=auto", hardware=gpu).backend == "transformers"
+
+
+@pytest.mark.slow
+def test_tiled_mode_trains_and_evaluates(rrg_cache_env: Path, registry, tmp_path: Path) -> None:
+    from engine_helpers import load_recipe
+
+    recipe = load_recipe("sft", registry, family=FAMILY, extra=("model.image_mode=tiled", "evaluation.before_training=false"))
+    run = recipe.run(registry=registry, output_dir=tmp_path / "runs")
+    assert run.status == "succeeded" and 0.0 <= run.metrics["green_flare"] <= 1.0
+    assert registry.get_run(run.id).run.plan["model"]["image_mode"] == "tiled"
