@@ -19,9 +19,9 @@ GOLDEN = Path(__file__).parent / "golden" / "plan-demo-sft.json"
 REGENERATE = "RRG_REGENERATE_GOLDEN=1 python -m pytest tests/engine/test_plan.py -k golden"
 
 # The paper recipes with the tiny twin of their family and the demo data: nothing to download.
-# DeepSeek-OCR pins the revision of the remote code it trusts; the tiny twin has neither.
+# DeepSeek-OCR pins the revision of its weights; the tiny twin has none.
 TINY = ("--set", "model.id=tiny", "--set", "data.root=demo")
-TINY_DEEPSEEK = (*TINY, "--set", "model.revision=null", "--set", "model.trust_remote_code=false")
+TINY_DEEPSEEK = (*TINY, "--set", "model.revision=null")
 GPU_REQUESTS = {
     "--device cpu: hardware.accelerator h100 ignored",
     "--device cpu: precision bf16 → fp32",
@@ -85,7 +85,10 @@ def test_paper_recipes_resolve_with_device_cpu(recipe: Path, rrg_cache_env: Path
         "cpu", "transformers", "fp32", "float32",
     )
     notes = set(resolved["notes"])
-    assert GPU_REQUESTS <= notes
+    # DeepSeek-OCR asks for backend auto: Unsloth trains it only through its remote code
+    unsloth = "--device cpu: backend unsloth → transformers + PEFT"
+    assert (GPU_REQUESTS - {unsloth} if "deepseek" in recipe.parent.name else GPU_REQUESTS) <= notes
+    assert (unsloth in notes) == ("deepseek" not in recipe.parent.name)
     trains = resolved["stage"] != "zero_shot"
     assert ("--device cpu: optimizer adamw_8bit → adamw_torch" in notes) == trains
     assert resolved["optimizer"] == ("adamw_torch" if trains else None)

@@ -44,7 +44,7 @@ def test_check_lists_every_problem_and_exits_2(runner):
     assert result.exit_code == 2
     assert result.stdout.splitlines() == [
         "missing.yaml: no such file or folder",
-        "bad.yaml:7: model.colour: unknown key 'colour' (hint: valid keys in model: adapter, family, id, image_size, revision, trust_remote_code)",
+        "bad.yaml:7: model.colour: unknown key 'colour' (hint: valid keys in model: adapter, family, id, image_mode, image_size, revision, trust_remote_code)",
         "bad.yaml:11: stage.kind: unknown kind 'zeroshot' (expected one of zero_shot, sft, grpo) (hint: did you mean 'zero_shot'?)",
         f"good.yaml: ok (ok@1, zero_shot, sha256:{Recipe.load(Path('good.yaml')).short_hash})",
     ]

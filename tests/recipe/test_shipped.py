@@ -63,7 +63,9 @@ def test_demo_recipes_run_on_cpu_with_the_tiny_model_and_demo_data():
 
 def test_paper_recipes_carry_the_study_settings():
     deepseek = Recipe.load("paper/deepseek-ocr/sft").spec
-    assert deepseek.model.trust_remote_code and len(deepseek.model.revision) == 40
+    # rrg's native DeepSeek-OCR on the pinned weights, Base mode; no remote code, no Unsloth
+    assert not deepseek.model.trust_remote_code and len(deepseek.model.revision) == 40
+    assert (deepseek.model.image_mode, deepseek.model.image_size, deepseek.version) == ("base", 1024, 2)
     assert (deepseek.adapter.r, deepseek.adapter.alpha, deepseek.adapter.dropout) == (16, 32, 0.05)
     for name in ("paper/qwen2.5-vl-7b/sft", "paper/qwen3-vl-4b/sft"):
         spec = Recipe.load(name).spec
@@ -79,7 +81,8 @@ def test_paper_recipes_carry_the_study_settings():
         assert t.per_device_batch_size == 1 and 4 <= t.gradient_accumulation_steps <= 8
         assert 1e-4 <= t.learning_rate <= 2e-4 and t.warmup_steps == 5 and t.lr_scheduler == "linear"
         assert (t.optimizer, t.early_stopping_patience, sft.hardware.precision) == ("adamw_8bit", 3, "bf16")
-        assert (sft.hardware.accelerator, sft.hardware.backend) == ("h100", "unsloth")
+        backend = "auto" if model == "deepseek-ocr" else "unsloth"
+        assert (sft.hardware.accelerator, sft.hardware.backend) == ("h100", backend)
         zero_shot = Recipe.load(f"paper/{model}/zero-shot").spec
         assert zero_shot.evaluation.truncate_chars == 500 and zero_shot.evaluation.num_beams == 1
     grpo = Recipe.load("paper/qwen3-vl-4b/grpo").spec

@@ -76,7 +76,8 @@ class ModelSection(Section):
     )
     trust_remote_code: bool = Field(
         default=False,
-        description="Run Python code shipped in the model repository (needed by DeepSeek-OCR). Only "
+        description="Run Python code shipped in the model repository instead of rrg's implementation "
+        "(DeepSeek-OCR runs natively without it; its published code needs transformers 4.46). Only "
         "allowed with `revision` pinned to a 40-character commit sha, so the code that runs is the "
         "code that was reviewed.",
     )
