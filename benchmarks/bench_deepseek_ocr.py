@@ -30,10 +30,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "models"))
 
-from deepseek_ocr_reference import REFERENCE, build_reference_folder, expected, sha256  # noqa: E402
-from PIL import Image  # noqa: E402
-from rrg.generation import generate_reports  # noqa: E402
-from rrg.models import get_family  # noqa: E402
+from deepseek_ocr_reference import REFERENCE, build_reference_folder, expected, sha256
+from PIL import Image
+from rrg.generation import generate_reports
+from rrg.models import get_family
 
 
 def peak_rss_gib() -> float:

@@ -28,9 +28,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "models"))
 
-from deepseek_ocr_reference import REFERENCE, build_reference_folder, expected, sha256  # noqa: E402
-from PIL import Image  # noqa: E402
-from rrg.models import get_family  # noqa: E402
+from deepseek_ocr_reference import REFERENCE, build_reference_folder, expected, sha256
+from PIL import Image
+from rrg.models import get_family
 
 DEVICE = "cuda"
 
@@ -99,7 +99,6 @@ def reference_agreement(folder: Path, dtype: torch.dtype, report: dict) -> None:
 
 def full_size(folder: Path, new_tokens: int, steps: int, report: dict) -> None:
     from peft import LoraConfig, get_peft_model
-
     from rrg.models.deepseek_ocr_native.configuration import DeepseekOcrConfig
     from rrg.models.deepseek_ocr_native.modeling import DeepseekOcrForCausalLM
 

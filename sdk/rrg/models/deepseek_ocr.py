@@ -329,7 +329,11 @@ class DeepseekOcrFamily(VisionLanguageFamily):
 
     def load_config(self, source: str, *, revision: str | None = None, local_files_only: bool = False) -> Any:
         """The checkpoint's config, checked to be DeepSeek-OCR's and buildable natively."""
-        from rrg.models.deepseek_ocr_native.configuration import ARCHITECTURES, MODEL_TYPE, DeepseekOcrConfig
+        from rrg.models.deepseek_ocr_native.configuration import (
+            ARCHITECTURES,
+            MODEL_TYPE,
+            DeepseekOcrConfig,
+        )
 
         where = f"{source}/config.json" if Path(source).is_dir() else f"{source}: config.json"
         raw = _read_config_dict(source, revision=revision, local_files_only=local_files_only)
@@ -338,7 +342,7 @@ class DeepseekOcrFamily(VisionLanguageFamily):
             raise RrgError(
                 f"{where}: not a DeepSeek-OCR checkpoint (model_type {raw.get('model_type')!r}, "
                 f"architectures {architectures})",
-                hint=f"point model.id at deepseek-ai/DeepSeek-OCR or a folder in its layout, or change model.family",
+                hint="point model.id at deepseek-ai/DeepSeek-OCR or a folder in its layout, or change model.family",
             )
         config = DeepseekOcrConfig.from_dict(raw)
         problems = config.problems()

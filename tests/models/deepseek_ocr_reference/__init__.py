@@ -79,9 +79,8 @@ def write_tokenizer(folder: Path) -> None:
 def write_weights(folder: Path, config: Any) -> Path:
     """Random weights by the tool's procedure, in the official names, as bf16 safetensors."""
     import torch
-    from safetensors.torch import save_file
-
     from rrg.models.deepseek_ocr_native.modeling import DeepseekOcrForCausalLM
+    from safetensors.torch import save_file
 
     with torch.device("meta"):
         skeleton = DeepseekOcrForCausalLM(config)

@@ -466,7 +466,9 @@ class DeepseekOcrModel(DeepseekOcrPreTrainedModel):
         )
         self.norm = DeepseekOcr2TextRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         if mla is not None:
-            from transformers.models.deepseek_v2.modeling_deepseek_v2 import DeepseekV2RotaryEmbedding
+            from transformers.models.deepseek_v2.modeling_deepseek_v2 import (
+                DeepseekV2RotaryEmbedding,
+            )
 
             self.rotary_emb = DeepseekV2RotaryEmbedding(mla)
         else:
