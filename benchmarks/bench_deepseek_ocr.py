@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "models"))
 
-from deepseek_ocr_reference import REFERENCE, build_reference_folder, expected, sha256
+from deepseek_ocr_reference import REFERENCE, agreement, build_reference_folder, sha256
 from PIL import Image
 from rrg.generation import generate_reports
 from rrg.models import get_family
@@ -68,26 +68,15 @@ def main() -> int:
 
         model, processor = family.load(str(folder))
         model.eval()
-        prompt = family.prompt_text(processor, REFERENCE["question"], 1)
-        inputs = family.processor_inputs(processor, [prompt], [[image]])
-        wanted = expected()
-        same_inputs = inputs["input_ids"][0].tolist() == wanted["input_ids"].tolist()
-        start = time.perf_counter()
-        with torch.no_grad():
-            logits = model(**inputs).logits[0].float()
-        forward = time.perf_counter() - start
-        subset = torch.from_numpy(wanted["vocab_subset"])
-        diff = (logits[:, subset] - torch.from_numpy(wanted["logits_subset"])).abs()
-        argmax_same = (logits.argmax(-1) == torch.from_numpy(wanted["argmax"])).float().mean().item()
-        with torch.inference_mode():
-            output = model.generate(**inputs, max_new_tokens=len(REFERENCE["greedy_ids"]), do_sample=False)
-        tokens = output[0, inputs["input_ids"].shape[1]:].tolist()
-        agree = sum(a == b for a, b in zip(tokens, REFERENCE["generate_via_infer_ids"]))
-        print(f"input ids identical to infer()'s: {same_inputs} ({inputs['input_ids'].shape[1]} tokens, "
-              f"{int((inputs['input_ids'] == 128815).sum())} image tokens)")
-        print(f"logits vs the published code: max |diff| {diff.max().item():.2e}, mean {diff.mean().item():.2e} "
-              f"over {logits.shape[0]} positions x {len(subset)} ids; argmax agreement {argmax_same:.1%}")
-        print(f"greedy tokens vs infer(): {agree}/{len(REFERENCE['greedy_ids'])} identical")
+        found = agreement(family, model, processor, folder)
+        n_greedy = len(REFERENCE["greedy_ids"])
+        print(f"input ids identical to infer()'s: {found['inputs_identical']} ({found['n_tokens']} tokens, "
+              f"{found['n_image_tokens']} image tokens)")
+        print(f"logits vs the published code: max |diff| {found['logits_max_abs_diff']:.2e}, mean "
+              f"{found['logits_mean_abs_diff']:.2e} over {found['n_tokens']} positions x 128 ids; argmax agreement "
+              f"{found['argmax_agreement']:.1%}")
+        print(f"greedy tokens vs infer(): {found['greedy_tokens_identical']}/{n_greedy} identical")
+        forward = found["forward_seconds"]
         per_sample = time_generation(family, model, processor, image, args.new_tokens, args.repeats)
         baseline = REFERENCE["reference_cpu_seconds"]
         print(f"reference folder (748M params, 1024 px Base mode): forward {forward:.1f} s "
@@ -102,7 +91,7 @@ def main() -> int:
     per_sample_tiny = time_generation(family, tiny, tiny_processor, tiny_image, args.new_tokens, args.repeats * 10)
     print(f"tiny twin ({family.count_parameters(tiny)['total'] / 1e3:.0f}k params, 128 px): "
           f"{per_sample_tiny * 1e3:.1f} ms/sample for {args.new_tokens} new tokens")
-    return 0 if identical and same_inputs and agree == len(REFERENCE["greedy_ids"]) else 1
+    return 0 if identical and found["inputs_identical"] and found["greedy_tokens_identical"] == n_greedy else 1
 
 
 if __name__ == "__main__":

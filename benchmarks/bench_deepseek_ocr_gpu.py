@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "models"))
 
-from deepseek_ocr_reference import REFERENCE, build_reference_folder, expected, sha256
+from deepseek_ocr_reference import REFERENCE, agreement, build_reference_folder, sha256
 from PIL import Image
 from rrg.models import get_family
 
@@ -69,29 +69,12 @@ def gib(n: float) -> str:
 def reference_agreement(folder: Path, dtype: torch.dtype, report: dict) -> None:
     family = get_family("deepseek_ocr")
     model, processor = family.load(str(folder), dtype=dtype, device=DEVICE)
-    model.eval()
-    image = Image.open(folder / "image.png").convert("RGB")
-    inputs = family.processor_inputs(processor, [family.prompt_text(processor, REFERENCE["question"], 1)], [[image]])
-    inputs = inputs.to(DEVICE)
-    wanted = expected()
-    with torch.no_grad():
-        logits = model(**inputs).logits[0].float().cpu()
-    subset = torch.from_numpy(wanted["vocab_subset"])
-    diff = (logits[:, subset] - torch.from_numpy(wanted["logits_subset"])).abs()
-    argmax = (logits.argmax(-1) == torch.from_numpy(wanted["argmax"])).float().mean().item()
-    with torch.inference_mode():
-        out = model.generate(**inputs, max_new_tokens=len(REFERENCE["greedy_ids"]), do_sample=False)
-    tokens = out[0, inputs["input_ids"].shape[1]:].tolist()
-    agree = sum(a == b for a, b in zip(tokens, REFERENCE["generate_via_infer_ids"]))
+    found = agreement(family, model.eval(), processor, folder, device=DEVICE)
     name = str(dtype).removeprefix("torch.")
-    report[f"reference_{name}"] = {
-        "logits_max_abs_diff": diff.max().item(),
-        "logits_mean_abs_diff": diff.mean().item(),
-        "argmax_agreement": argmax,
-        "greedy_tokens_identical": f"{agree}/{len(REFERENCE['greedy_ids'])}",
-    }
-    print(f"reference folder, {name} on {_device_name()}: max |logit diff| {diff.max().item():.2e} "
-          f"(mean {diff.mean().item():.2e}), argmax agreement {argmax:.1%}, greedy tokens {agree}/{len(tokens)}", flush=True)
+    report[f"reference_{name}"] = found
+    print(f"reference folder, {name} on {_device_name()}: max |logit diff| {found['logits_max_abs_diff']:.2e} "
+          f"(mean {found['logits_mean_abs_diff']:.2e}), argmax agreement {found['argmax_agreement']:.1%}, "
+          f"greedy tokens {found['greedy_tokens_identical']}/{len(REFERENCE['greedy_ids'])}", flush=True)
     del model
     if DEVICE == "cuda":
         torch.cuda.empty_cache()

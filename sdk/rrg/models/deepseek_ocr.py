@@ -28,10 +28,8 @@ from typing import Any, ClassVar
 from rrg.errors import RrgError
 from rrg.models.base import (
     DECODER_LINEAR_NAMES,
-    TINY_MODEL_ID,
     TINY_VISION,
     VisionLanguageFamily,
-    _hub_errors,
     tiny_text_config,
 )
 from rrg.models.tokenizer import SpecialTokens
@@ -350,18 +348,7 @@ class DeepseekOcrFamily(VisionLanguageFamily):
             raise RrgError(f"{where}: {problems[0]}", hint="use the published DeepSeek-OCR config values for this key")
         return config
 
-    def load(
-        self,
-        model_id: str,
-        *,
-        revision: str | None = None,
-        dtype: Any = "float32",
-        device: str = "cpu",
-        trust_remote_code: bool = False,
-        image_size: int | None = None,
-        image_mode: str | None = None,
-        quantization_config: Any = None,
-    ) -> tuple[Any, Any]:
+    def load(self, model_id: str, *, trust_remote_code: bool = False, **kwargs: Any) -> tuple[Any, Any]:
         """Load the native model and processor from ``tiny``, a folder in the official layout or the
         Hub. ``trust_remote_code`` asks for the published code instead, which needs transformers
         4.46 (it imports classes transformers 5 removed); it is refused here with that reason."""
@@ -375,30 +362,12 @@ class DeepseekOcrFamily(VisionLanguageFamily):
                     f"and this environment has {transformers.__version__}",
                     hint="remove model.trust_remote_code to run rrg's native DeepSeek-OCR, which loads the same weights",
                 )
-        if model_id == TINY_MODEL_ID:
-            source = str(self.tiny_path())
-        elif Path(model_id).expanduser().is_dir():
-            source = str(Path(model_id).expanduser())
-        else:
-            source = model_id
-        import torch
+        return super().load(model_id, **kwargs)
 
-        with _hub_errors(source, revision):
-            config = self.load_config(source, revision=revision)
-            processor = self._load_processor(source, revision=revision, trust_remote_code=False)
-            kwargs: dict[str, Any] = {"revision": revision, "dtype": getattr(torch, dtype) if isinstance(dtype, str) else dtype}
-            if quantization_config is not None:
-                kwargs["quantization_config"] = quantization_config
-            model = self._model_class().from_pretrained(source, config=config, **kwargs)
-        if image_size is not None:
-            self._set_image_size(processor, image_size)
-        if image_mode is not None:
-            self.set_image_mode(processor, image_mode)
-        if quantization_config is None:
-            model.to(device)
-        for key, value in self.generation_defaults.items():
-            setattr(model.generation_config, key, value)
-        return model, processor
+    def _load_model(self, source: str, **kwargs: Any) -> Any:
+        """The checkpoint's config is checked (DeepSeek-OCR's, buildable natively) before any weight is read."""
+        self.load_config(source, revision=kwargs.get("revision"))
+        return super()._load_model(source, **kwargs)
 
     def _load_processor(self, source: str, *, revision: str | None, trust_remote_code: bool) -> Any:
         """Tokenizer (``tokenizer.json``, no remote code) and image processor: the saved

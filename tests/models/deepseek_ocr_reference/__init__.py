@@ -118,3 +118,37 @@ def build_reference_folder(folder: Path) -> Path:
     write_weights(folder, config)
     synthetic_page(folder / "image.png")
     return folder
+
+
+def agreement(family: Any, model: Any, processor: Any, folder: Path, device: str = "cpu") -> dict[str, Any]:
+    """How a loaded model compares with the published code on the reference image and prompt:
+    inputs identical, logit differences (every position, the 128-id subset), argmax agreement over
+    positions, greedy tokens identical to ``infer()``'s, and the forward pass's seconds."""
+    import time
+
+    import torch
+    from PIL import Image
+
+    with Image.open(folder / "image.png") as image:
+        prompt = family.prompt_text(processor, REFERENCE["question"], 1)
+        inputs = family.processor_inputs(processor, [prompt], [[image.convert("RGB")]]).to(device)
+    wanted = expected()
+    start = time.perf_counter()
+    with torch.no_grad():
+        logits = model(**inputs).logits[0].float().cpu()
+    seconds = time.perf_counter() - start
+    subset = torch.from_numpy(wanted["vocab_subset"])
+    diff = (logits[:, subset] - torch.from_numpy(wanted["logits_subset"])).abs()
+    with torch.inference_mode():
+        output = model.generate(**inputs, max_new_tokens=len(REFERENCE["greedy_ids"]), do_sample=False)
+    tokens = output[0, inputs["input_ids"].shape[1] :].tolist()
+    return {
+        "inputs_identical": inputs["input_ids"][0].tolist() == wanted["input_ids"].tolist(),
+        "n_tokens": int(inputs["input_ids"].shape[1]),
+        "n_image_tokens": int((inputs["input_ids"] == 128815).sum()),
+        "logits_max_abs_diff": diff.max().item(),
+        "logits_mean_abs_diff": diff.mean().item(),
+        "argmax_agreement": (logits.argmax(-1) == torch.from_numpy(wanted["argmax"])).float().mean().item(),
+        "greedy_tokens_identical": sum(a == b for a, b in zip(tokens, REFERENCE["generate_via_infer_ids"])),
+        "forward_seconds": seconds,
+    }
