@@ -31,8 +31,29 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class Interrupted(click.ClickException):
+    """Ctrl-C (or SIGTERM during a run): one line and exit status 130, the shell's convention for
+    SIGINT, instead of click's "Aborted!" with status 1."""
+
+    exit_code = 130
+
+    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+        click.echo(f"Interrupted: {self.message}", file=file, err=True)
+
+
 class LazyGroup(click.Group):
-    """A click group whose subcommands are imported on first use."""
+    """A click group whose subcommands are imported on first use; Ctrl-C ends any of them with
+    :class:`Interrupted`."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            cause = str(exc) or "Ctrl-C"
+            raise Interrupted(
+                f"stopped by {cause}; a run in progress is recorded as interrupted "
+                "(see rrg runs list --status interrupted)"
+            ) from None
 
     def __init__(self, *args, lazy_commands: dict[str, str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
