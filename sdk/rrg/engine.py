@@ -191,7 +191,7 @@ def _prepare(recipe: Recipe, plan: Plan, registry: Registry, events: RunEvents) 
     if plan.stage != "zero_shot":
         train = load_flare(
             plan.data.root, data.dataset, data.train_split, data.category,
-            image_policy=data.image_policy, limit=data.max_train_samples,
+            image_policy=data.image_policy, limit=data.max_train_samples, max_image_pixels=data.max_image_pixels,
         )
         _require_samples(train, "data.max_train_samples")
         _require_answers(train, "data.train_split")
@@ -199,7 +199,7 @@ def _prepare(recipe: Recipe, plan: Plan, registry: Registry, events: RunEvents) 
             _require_prompts_fit(plan, train, int(plan.trainer["max_length"]))
     evaluation = load_flare(
         plan.data.root, data.dataset, plan.data.eval_split, data.category,
-        image_policy=data.image_policy, limit=data.max_eval_samples,
+        image_policy=data.image_policy, limit=data.max_eval_samples, max_image_pixels=data.max_image_pixels,
     )
     _require_samples(evaluation, "data.max_eval_samples")
     _require_answers(evaluation, "evaluation.split" if spec.evaluation.split else "data.eval_split")
@@ -247,7 +247,7 @@ def _require_prompts_fit(plan: Plan, split: FlareSplit, max_length: int) -> None
         family.set_image_mode(processor, plan.model.image_mode)
     data = split.dataset
     for sample_id, question, paths in zip(data["sample_id"], data["question"], data["image_paths"]):
-        images = [Image.open(path) for path in paths]
+        images = [Image.open(path) for path in paths]  # headers only; checked in full by load_flare
         (length,) = family.prompt_lengths(processor, [(question, images)])
         for image in images:
             image.close()

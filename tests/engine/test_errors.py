@@ -149,3 +149,10 @@ def test_a_max_length_that_cuts_image_tokens(rrg_cache_env: Path, registry, tmp_
     (run,) = registry.search_runs()
     assert run.status.value == "failed"
     assert registry.get_run(run.id).run.error == f"RrgError: {line.removeprefix('Error: ')}"
+
+
+def test_an_image_larger_than_data_max_image_pixels(rrg_cache_env: Path, registry) -> None:
+    before = snapshot(registry)
+    result = rrg_run(registry, "zero_shot", "data.max_image_pixels=100")
+    assert_one_line_error(result, "is too large (", "more than data.max_image_pixels 100)")
+    assert snapshot(registry) == before == ([], [])

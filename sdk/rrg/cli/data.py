@@ -59,8 +59,15 @@ def demo(out: Path | None, force: bool) -> None:
 @click.option(
     "--show", type=click.IntRange(min=0), default=3, show_default=True, help="Samples to print."
 )
+@click.option(
+    "--max-image-pixels",
+    type=click.IntRange(min=1),
+    default=40_000_000,
+    show_default=True,
+    help="Largest image accepted (width x height), as data.max_image_pixels in recipes.",
+)
 def inspect(
-    root: str, dataset: str, split: str, category: str, limit: int | None, show: int
+    root: str, dataset: str, split: str, category: str, limit: int | None, show: int, max_image_pixels: int
 ) -> None:
     """Read one split and report counts, a few samples and per-sample image problems.
 
@@ -76,7 +83,8 @@ def inspect(
 
     resolved = resolve_data_root(root, dataset=dataset, category=category)
     loaded = load_flare(
-        resolved, dataset=dataset, split=split, category=category, image_policy="skip", limit=limit
+        resolved, dataset=dataset, split=split, category=category, image_policy="skip", limit=limit,
+        max_image_pixels=max_image_pixels,
     )
     rows = loaded.dataset
     images = {path for paths in rows["image_paths"] for path in paths}

@@ -22,9 +22,11 @@ Image names are resolved strictly inside the split's image folder. A leading ima
 component (``imagesTr/``, ``imagesVal/``, ``imagesTs/``, ``images/``) is dropped, so both
 ``"imagesTr/CXR1_frontal.png"`` and ``"CXR1_frontal.png"`` work. An absolute name, a ``..``
 component or a symbolic link that leads outside the folder is always an error naming the sample.
-A missing or unreadable image (PIL cannot identify or verify it) follows ``image_policy``:
-``"fail"`` raises an error naming the sample, the image and the problem; ``"skip"`` drops the
-sample and lists it in :attr:`FlareSplit.skipped`.
+A missing or unreadable image follows ``image_policy``: ``"fail"`` raises an error naming the sample,
+the image and the problem; ``"skip"`` drops the sample and lists it in :attr:`FlareSplit.skipped`.
+Every image is decoded in full once, so a file whose chunks check out but whose pixel data is
+broken is found before a run starts, and one larger than ``max_image_pixels`` (default
+:data:`MAX_IMAGE_PIXELS`) is refused before its pixels are decoded (a decompression bomb, too).
 
 Fingerprint: SHA-256 over the question file's bytes, the ids of the rows kept (so ``limit``,
 ``task_types`` and skipped samples change it), and, for every image the rows reference, its name
@@ -40,8 +42,10 @@ import io
 import json
 import logging
 import re
+import warnings
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any, Literal
@@ -161,8 +165,41 @@ def resolve_image(images_dir: Path, name: str, sample_id: str) -> Path:
     return candidate
 
 
-def _check_image(path: Path) -> tuple[str | None, int, str]:
-    """``(problem, size, sha256)`` for one image file; ``problem`` is None when it is readable."""
+MAX_IMAGE_PIXELS = 40_000_000
+"""Default pixel limit per image (``data.max_image_pixels``): chest films in FLARE are at most about
+3,000 px a side (9 Mpx), so 40 Mpx leaves a fourfold margin and refuses decompression bombs long
+before they take gigabytes."""
+
+
+@contextmanager
+def _pixel_limit(max_pixels: int) -> Iterator[None]:
+    """PIL's own decompression-bomb guard set to ``max_pixels`` (an error, not a warning)."""
+    from PIL import Image
+
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def _image_problem(exc: BaseException, max_pixels: int) -> str:
+    from PIL import Image
+
+    if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(found.group(1)):,} pixels, " if found else ""
+        return f"is too large ({size}more than data.max_image_pixels {max_pixels:,})"
+    detail = str(exc).replace(" <_io.BytesIO object", "").split(" at 0x")[0] or type(exc).__name__
+    return f"is not a readable image ({detail})"
+
+
+def _check_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[str | None, int, str]:
+    """``(problem, size, sha256)`` for one image file; ``problem`` is None when it is readable:
+    its chunks verify, it has at most ``max_pixels`` pixels, and its pixel data decodes in full."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -174,13 +211,13 @@ def _check_image(path: Path) -> tuple[str | None, int, str]:
     except PermissionError:
         return "cannot be read (permission denied)", 0, ""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        detail = (
-            str(exc).replace(" <_io.BytesIO object", "").split(" at 0x")[0] or type(exc).__name__
-        )
-        return f"is not a readable image ({detail})", len(data), ""
+        with _pixel_limit(max_pixels):
+            with Image.open(io.BytesIO(data)) as image:
+                image.verify()
+            with Image.open(io.BytesIO(data)) as image:  # verify() leaves the image unusable
+                image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        return _image_problem(exc, max_pixels), len(data), ""
     return None, len(data), hashlib.sha256(data).hexdigest()
 
 
@@ -234,6 +271,7 @@ def load_flare(
     image_policy: ImagePolicy = "fail",
     limit: int | None = None,
     task_types: str | Iterable[str] | None = None,
+    max_image_pixels: int = MAX_IMAGE_PIXELS,
 ) -> FlareSplit:
     """Read ``<root>/<split>/<category>/<dataset>`` into a :class:`FlareSplit`.
 
@@ -284,7 +322,7 @@ def load_flare(
         problem = None
         for name, path in zip(names, paths):
             if path not in checked:
-                checked[path] = _check_image(path)
+                checked[path] = _check_image(path, max_image_pixels)
             if checked[path][0] is not None:
                 problem = (name, path, checked[path][0])
                 break
@@ -357,23 +395,23 @@ def dataset_fingerprint(
     return digest.hexdigest()
 
 
-def load_images(paths: Iterable[str | Path]) -> list[Image.Image]:
-    """Open images as RGB PIL images, in order; an unreadable file is an error naming it."""
+def load_images(paths: Iterable[str | Path], max_image_pixels: int = MAX_IMAGE_PIXELS) -> list[Image.Image]:
+    """Open images as RGB PIL images, in order; an unreadable or too large file is an error naming it."""
     from PIL import Image, UnidentifiedImageError
 
     images = []
     for path in paths:
         try:
-            with Image.open(path) as image:
+            with _pixel_limit(max_image_pixels), Image.open(path) as image:
                 images.append(image.convert("RGB"))
         except FileNotFoundError:
             raise RrgError(
                 f"image {path} is missing",
                 hint="the data set changed after it was read; read it again",
             ) from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise RrgError(
-                f"image {path} is not a readable image ({exc})",
+                f"image {path} {_image_problem(exc, max_image_pixels)}",
                 hint="replace the file or drop the sample",
             ) from None
     return images

@@ -26,9 +26,9 @@ from rrg.recipe.schema import RecipeSpec
 Overrides = Sequence[str] | Mapping[str, Any]
 """``["training.learning_rate=2e-4", ...]`` (values read as YAML) or ``{"training.learning_rate": 2e-4}``."""
 
-_LATER_KEYS: tuple[tuple[str, str], ...] = (("model", "image_mode"),)
-"""Keys added to schema 1 after its release: left out while unset, so the hash (and the registry's
-record) of every recipe that does not use them stays what it was."""
+_LATER_KEYS: dict[tuple[str, str], Any] = {("model", "image_mode"): None, ("data", "max_image_pixels"): 40_000_000}
+"""Keys added to schema 1 after its release, with their defaults: left out while at the default, so
+the hash (and the registry's record) of every recipe that does not set them stays what it was."""
 
 _OPTIONAL_SECTIONS = ("training", "grpo", "reward", "publish")
 
@@ -115,8 +115,8 @@ class Recipe:
         data = self.spec.model_dump(mode="json", by_alias=True, exclude={"extends"})
         for section in ("adapter", "stage"):  # the discriminator reads best first
             data[section] = {"kind": data[section]["kind"], **data[section]}
-        for section, key in _LATER_KEYS:
-            if data.get(section, {}).get(key, ...) is None:
+        for (section, key), default in _LATER_KEYS.items():
+            if key in data.get(section, {}) and data[section][key] == default:
                 del data[section][key]
         return {k: v for k, v in data.items() if not (k in _OPTIONAL_SECTIONS and v is None)}
 

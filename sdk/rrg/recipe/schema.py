@@ -220,7 +220,15 @@ class DataSection(Section):
     max_eval_samples: int | None = Field(default=None, ge=1, description="Evaluate on at most this many samples (first N). Null: all.")
     image_policy: Literal["fail", "skip"] = Field(
         default="fail",
-        description="What a missing or unreadable image does: `fail` stops with the sample named, `skip` drops the sample and counts it.",
+        description="What a missing, unreadable or too large image does: `fail` stops with the sample named, `skip` drops the sample and counts it.",
+    )
+    max_image_pixels: int = Field(
+        default=40_000_000,
+        ge=1,
+        le=178_956_970,
+        description="Largest image accepted, in pixels (width × height); a larger one is an image problem "
+        "under `image_policy`, found before its pixels are decoded (decompression bombs included). "
+        "The default leaves a fourfold margin over FLARE's largest chest films; at most PIL's own hard limit.",
     )
     credentialed: bool = Field(
         default=False,
