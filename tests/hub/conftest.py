@@ -388,16 +388,20 @@ class FakeHub:
 
 @pytest.fixture
 def fake_hub(monkeypatch: pytest.MonkeyPatch) -> FakeHub:
+    """``FakeHub`` behind ``HfApi``'s real signatures: a call the Hub client would reject (a
+    misspelt or unknown argument, a missing one) fails here with the same ``TypeError``."""
+    import inspect
+
     from huggingface_hub import HfApi
 
     hub = FakeHub()
     for name in ("create_repo", "create_branch", "repo_info", "upload_folder"):
-        method = getattr(hub, name)
-        monkeypatch.setattr(
-            HfApi,
-            name,
-            lambda self, *args, _method=method, **kwargs: _method(self, *args, **kwargs),
-        )
+
+        def fake(self, *args, _method=getattr(hub, name), _signature=inspect.signature(getattr(HfApi, name)), **kwargs):
+            _signature.bind(self, *args, **kwargs)
+            return _method(self, *args, **kwargs)
+
+        monkeypatch.setattr(HfApi, name, fake)
     return hub
 
 

@@ -317,3 +317,15 @@ def test_the_token_appears_nowhere(registry_url, trained_run, fake_hub, tmp_path
 
 def test_publish_errors_are_rrg_errors() -> None:
     assert issubclass(PublishError, RrgError)
+
+
+def test_the_fake_hub_keeps_hfapis_real_signatures(fake_hub) -> None:
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    with pytest.raises(TypeError, match="privte"):
+        api.create_repo("org/name", privte=True)
+    with pytest.raises(TypeError):
+        api.upload_folder(repo_id="org/name")  # folder_path is required
+    api.create_repo("org/name", private=True, exist_ok=True)
+    assert fake_hub.calls[-1] == ("create_repo", {"repo_id": "org/name", "private": True, "repo_type": None, "exist_ok": True})
