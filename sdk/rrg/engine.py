@@ -36,8 +36,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_DIR = Path("rrg_runs")
 HEARTBEAT_SECONDS = 30.0
-"""How often a running run tells the registry it is alive (while training and while generating);
-the registry treats a run silent for 15 minutes as dead."""
+"""How often a running run tells the registry it is alive, in every phase (loading, training,
+generating, scoring, recording); the registry treats a run silent for 15 minutes as dead."""
 
 
 class RecipeVersionChanged(RrgError):
@@ -315,12 +315,37 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def _heartbeat(registry: Registry, run_id: str) -> Iterator[None]:
+    """A background thread that tells the registry the run is alive every ``HEARTBEAT_SECONDS``
+    while the body runs, whatever it is doing (a Hub download, a model load, scoring), so a live
+    run is never reaped as dead by a teammate's ``rrg runs list``."""
+    import threading
+
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            try:
+                registry.heartbeat(run_id)
+            except Exception as exc:  # a missed beat is retried at the next one
+                logger.warning("heartbeat of run %s failed: %s", run_id, exc)
+
+    thread = threading.Thread(target=beat, name=f"rrg-heartbeat-{run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _execute(registry: Registry, run_id: str, recipe: Recipe, prepared: PreparedRun, run_dir: Path, events: RunEvents) -> None:
     recorder = RunRecorder(registry, run_id)
     registry.start_run(run_id)
     started = time.perf_counter()
     try:
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt(), _heartbeat(registry, run_id):
             evaluation, checkpoint_id = _run_stage(recipe, prepared, recorder, run_dir, events)
             events.on_phase("recording")
             metrics = _report_metrics(evaluation)
