@@ -187,6 +187,12 @@ def run(recipe_ref: str, overrides: tuple[str, ...], device: str | None, dry_run
     """
     import warnings
 
+    from rrg.cli.recipe import _RegistryOnDemand
+
+    # A bad recipe is answered before anything heavy is imported or any registry file is made;
+    # a registry is opened here only if the recipe names name@version.
+    recipe = _load(recipe_ref, overrides, _RegistryOnDemand(registry_url))
+
     import datasets
     from rich.console import Console
     from rrg_registry import Registry
@@ -199,7 +205,6 @@ def run(recipe_ref: str, overrides: tuple[str, ...], device: str | None, dry_run
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     console = Console(stderr=True)
     with Registry.from_url(registry_url) as registry:
-        recipe = _load(recipe_ref, overrides, registry)
         # Everything a user can get wrong fails here, as one line, before any progress display.
         prepared = prepare_run(recipe, registry=registry, device=device)
         if dry_run:

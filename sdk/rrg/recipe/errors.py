@@ -4,6 +4,10 @@ A recipe can be wrong in many places at once; :class:`RecipeError` holds every
 :class:`RecipeProblem` (file, line, key path, message, hint) and prints one line per problem,
 ``file:line: key.path: message (hint: ...)``, so a user fixes them all in one pass.
 
+:class:`RecipeRefused` is the one exception: a recipe that is not read at all (hostile YAML, a file
+over 1 MB, ``extends:`` naming something that is not a recipe) carries exactly one problem and
+stops loading there; the CLI prints it as the single line ``Error: file:line: message (hint: ...)``.
+
 :class:`RuleViolation` is what the schema's cross-field validators raise: pydantic keeps the
 exception object in the error's context, and the loader turns each rule into a problem that points
 at the key the rule is about rather than at the whole section.
@@ -61,6 +65,20 @@ class RecipeError(RrgError):
         noun = "problem" if count == 1 else "problems"
         click.echo(f"Error: invalid recipe ({count} {noun}):", file=file, err=True)
         click.echo(self.message, file=file, err=True)
+
+
+class RecipeRefused(RecipeError):
+    """A recipe refused unread: one problem, no further checks, printed as one ``Error:`` line."""
+
+    def __init__(self, problem: RecipeProblem) -> None:
+        super().__init__([problem])
+
+    @property
+    def problem(self) -> RecipeProblem:
+        return self.problems[0]
+
+    def show(self, file=None) -> None:
+        click.echo(f"Error: {self.problem.format()}", file=file, err=True)
 
 
 @dataclass(frozen=True)

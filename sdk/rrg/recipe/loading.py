@@ -4,6 +4,11 @@ The order is fixed and has one code path: read each file in the ``extends:`` cha
 merge the chain (the extending file wins, mappings merge deeply, lists are replaced), apply the
 ``key.path=value`` overrides, then validate the merged tree once against the schema. Every problem
 found on the way is collected and raised together in one :class:`RecipeError`.
+
+A base named by ``extends:`` must be a recipe: a ``.yaml``/``.yml`` path (anything else is refused
+unread) whose text is a YAML mapping with a ``schema:`` key and only recipe sections at the top.
+Anything else is refused as a :class:`RecipeRefused` that names the ``extends:`` line and no part
+of the base's text, so ``extends: ../../etc/shadow`` cannot print a secret.
 """
 
 from __future__ import annotations
@@ -17,15 +22,30 @@ from typing import Any, Protocol
 
 import yaml
 
-from rrg.recipe.errors import RecipeError, RecipeProblem
+from rrg.recipe.errors import RecipeError, RecipeProblem, RecipeRefused
 from rrg.recipe.schema import RecipeSpec
 from rrg.recipe.validation import validate_tree
-from rrg.recipe.yaml_source import SourceTree, apply_override, merge_trees, parse_value, parse_yaml
+from rrg.recipe.yaml_source import (
+    MAX_RECIPE_BYTES,
+    RefusedYAML,
+    SourceTree,
+    apply_override,
+    merge_trees,
+    parse_value,
+    parse_yaml,
+    too_large,
+)
 
 RECIPE_REF = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._-]*)@(?P<version>[0-9]+)$")
 """``name@version``: a recipe version recorded in the registry."""
 
 MAX_EXTENDS_DEPTH = 16
+
+RECIPE_SUFFIXES = (".yaml", ".yml")
+"""What a recipe file's name ends with; ``extends:`` refuses any other local path unread."""
+
+RECIPE_SECTIONS = frozenset(field.alias or name for name, field in RecipeSpec.model_fields.items())
+"""The top-level keys of a recipe (``schema``, ``name``, ..., ``publish``)."""
 
 
 class RecipeVersionRecord(Protocol):
@@ -70,16 +90,24 @@ def display_path(path: Path) -> str:
 
 
 def read_recipe_file(path: Path, label: str | None = None) -> RecipeText:
-    """Read a recipe file; a missing, unreadable or non-UTF-8 file is a :class:`RecipeError`."""
+    """Read a recipe file; a missing, unreadable or non-UTF-8 file is a :class:`RecipeError`.
+
+    At most ``MAX_RECIPE_BYTES`` are read: a larger file (or ``/dev/zero``) is a :class:`RecipeRefused`.
+    """
     label = label or display_path(path)
     if path.is_dir():
         raise RecipeError([RecipeProblem(label, None, "", "is a folder, not a recipe file", "give a .yaml file (rrg check accepts folders)")])
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8") as stream:
+            text = stream.read(MAX_RECIPE_BYTES + 1)
     except FileNotFoundError:
         raise RecipeError([RecipeProblem(label, None, "", "no such recipe file", _nearby_hint(path))]) from None
     except UnicodeDecodeError as exc:
         raise RecipeError([RecipeProblem(label, None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})", "save the recipe as UTF-8")]) from None
+    except OSError as exc:
+        raise RecipeError([RecipeProblem(label, None, "", f"cannot be read ({exc.strerror or type(exc).__name__})", "check the file's permissions")]) from None
+    if len(text) > MAX_RECIPE_BYTES:
+        raise too_large(label)
     return RecipeText(label, text, path.resolve())
 
 
@@ -132,9 +160,16 @@ def _ordered(problems: list[RecipeProblem], sources: list[str], overrides: tuple
     return sorted(unique, key=lambda p: (order.index(p.file), p.line or 0, p.key))
 
 
-def _read_chain(entry: RecipeText, registry: RecipeRegistry | None, problems: list[RecipeProblem], sources: list[str], chain: tuple[str, ...]) -> SourceTree | None:
+def _read_chain(
+    entry: RecipeText,
+    registry: RecipeRegistry | None,
+    problems: list[RecipeProblem],
+    sources: list[str],
+    chain: tuple[str, ...],
+    parsed: tuple[SourceTree | None, list[RecipeProblem]] | None = None,
+) -> SourceTree | None:
     sources.append(entry.label)
-    tree, found = parse_yaml(entry.text, entry.label)
+    tree, found = parsed if parsed is not None else parse_yaml(entry.text, entry.label)
     problems.extend(found)
     if tree is None:
         return None
@@ -166,10 +201,13 @@ def _read_chain(entry: RecipeText, registry: RecipeRegistry | None, problems: li
         return None
     try:
         base_entry = _base_text(extends, entry, registry, extends_line)
+    except RecipeRefused:
+        raise
     except RecipeError as exc:
         problems.extend(exc.problems)
         return None
-    base = _read_chain(base_entry, registry, problems, sources, (*chain, entry_identity(entry)))
+    parsed = _parse_base(base_entry, extends, entry.label, extends_line)
+    base = _read_chain(base_entry, registry, problems, sources, (*chain, entry_identity(entry)), parsed)
     if base is None:
         return None
     return merge_trees(base, tree)
@@ -199,9 +237,40 @@ def _base_text(extends: str, entry: RecipeText, registry: RecipeRegistry | None,
         return read_registry_recipe(ref["name"], int(ref["version"]), registry, entry.label, line)
     if local is None:
         raise RecipeError([RecipeProblem(entry.label, line, "extends", f"{extends!r} is a relative path, but {entry.label} is not a file to resolve it against", "extend name@version from the registry instead")])
+    if local.suffix.lower() not in RECIPE_SUFFIXES:
+        raise RecipeRefused(RecipeProblem(entry.label, line, "extends", f"{extends!r} is not a recipe: not a .yaml or .yml file, so it was not read", "extend a recipe file (.yaml) or name@version"))
     if not local.is_file():
         raise RecipeError([RecipeProblem(entry.label, line, "extends", f"base recipe {display_path(local)} not found", _nearby_hint(local))])
     return read_recipe_file(local)
+
+
+def _parse_base(base: RecipeText, extends: str, label: str, line: int | None) -> tuple[SourceTree | None, list[RecipeProblem]]:
+    """Parse the base ``extends`` names and check that it looks like a recipe.
+
+    What is not a recipe is refused at the ``extends:`` line of ``label`` without any of the base's
+    text (PyYAML's messages quote it, and so would validation). Hostile YAML in a base is refused
+    at its own line, like in any recipe, but without naming the tag.
+    """
+
+    def refuse(why: str) -> RecipeRefused:
+        hint = "extend a recipe: a .yaml mapping that starts with `schema: 1` (`rrg check` on it shows what is wrong)"
+        return RecipeRefused(RecipeProblem(label, line, "extends", f"{extends!r} is not a recipe: {why}", hint))
+
+    tree, found = parse_yaml(base.text, base.label, quote=False)
+    if tree is None:
+        where = found[0].line if found and found[0].line is not None else None
+        raise refuse("not valid YAML" + (f" (line {where})" if where is not None else ""))
+    data = tree.data
+    if not isinstance(data, dict):
+        raise refuse("not a YAML mapping" if data is not None else "an empty file")
+    stray = [key for key in data if not isinstance(key, str) or key not in RECIPE_SECTIONS]
+    if stray:
+        lines = sorted({tree.positions[(key,)].line for key in stray if tree.positions.get((key,)) is not None} - {None})
+        at = f" (line {lines[0]})" if lines else ""
+        raise refuse(f"a top-level key{at} is not a recipe section")
+    if "schema" not in data:
+        raise refuse("no `schema:` key")
+    return tree, found
 
 
 def _apply_override(tree: SourceTree, override: str) -> RecipeProblem | None:
@@ -214,6 +283,8 @@ def _apply_override(tree: SourceTree, override: str) -> RecipeProblem | None:
         return RecipeProblem(source, None, "extends", "extends cannot be overridden", "write a recipe file that extends the one you want")
     try:
         value = parse_value(raw)
+    except RefusedYAML as exc:
+        return RecipeProblem(source, None, key, f"value refused: {exc.message}", exc.hint)
     except yaml.YAMLError:
         return RecipeProblem(source, None, key, f"value is not valid YAML: {raw!r}", "quote strings that contain ':' or '#'")
     return apply_override(tree, path, value, source)
