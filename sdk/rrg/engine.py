@@ -340,6 +340,39 @@ def _heartbeat(registry: Registry, run_id: str) -> Iterator[None]:
         thread.join()
 
 
+_NO_SPACE = ("no space left on device", "os error 28", "file write failed")
+"""What the writers say when a disk is full: Python (errno 28), safetensors (Rust's os error 28),
+torch.save (PyTorchStreamWriter's "file write failed")."""
+
+
+@contextlib.contextmanager
+def _disk_full_as_user_error(checkpoints: Path, recorder: RunRecorder) -> Iterator[None]:
+    """A full disk while training (in practice, while a checkpoint is written) ends the run with one
+    line naming the checkpoint and its folder. The half-written checkpoint, never recorded, is
+    removed to give the space back; the checkpoints recorded before it stay as they are."""
+    import errno
+    import shutil
+
+    try:
+        yield
+    except Exception as exc:  # OSError, safetensors' SafetensorError, torch.save's RuntimeError
+        full = getattr(exc, "errno", None) == errno.ENOSPC or any(s in str(exc).lower() for s in _NO_SPACE)
+        if not full or not checkpoints.is_dir():
+            raise
+        recorded = {Path(c.path).name for c in recorder.checkpoints}
+        partial = sorted(
+            (p for p in checkpoints.glob("checkpoint-*") if p.is_dir() and p.name not in recorded),
+            key=lambda p: int(p.name.rsplit("-", 1)[1]) if p.name.rsplit("-", 1)[1].isdigit() else -1,
+        )
+        name = partial[-1].name if partial else "a checkpoint"
+        for folder in partial:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise RrgError(
+            f"no space left on device while saving {name} in {checkpoints}",
+            hint="free disk space or pass --output-dir on a larger disk; the checkpoints recorded before it are intact",
+        ) from exc
+
+
 def _execute(registry: Registry, run_id: str, recipe: Recipe, prepared: PreparedRun, run_dir: Path, events: RunEvents) -> None:
     recorder = RunRecorder(registry, run_id)
     registry.start_run(run_id)
@@ -485,18 +518,19 @@ def _run_stage(recipe: Recipe, prepared: PreparedRun, recorder: RunRecorder, run
         callbacks = [RegistryCallback(recorder, heartbeat_seconds=HEARTBEAT_SECONDS), ProgressCallback(events.on_train_step)]
         run_dir.mkdir(parents=True, exist_ok=True)
         events.on_phase("training")
-        if plan.stage == "sft":
-            from rrg.train.sft import run_sft
+        with _disk_full_as_user_error(run_dir / "checkpoints", recorder):
+            if plan.stage == "sft":
+                from rrg.train.sft import run_sft
 
-            result = run_sft(
-                plan, model, processor, family, prepared.train.dataset, prepared.evaluation.dataset, run_dir, callbacks,
-                early_stopping_patience=spec.training.early_stopping_patience,
-                peft_config=peft_config,
-            )
-        else:
-            from rrg.train.grpo import run_grpo
+                result = run_sft(
+                    plan, model, processor, family, prepared.train.dataset, prepared.evaluation.dataset, run_dir, callbacks,
+                    early_stopping_patience=spec.training.early_stopping_patience,
+                    peft_config=peft_config,
+                )
+            else:
+                from rrg.train.grpo import run_grpo
 
-            result = run_grpo(plan, model, processor, family, prepared.train.dataset, run_dir, callbacks, peft_config=peft_config)
+                result = run_grpo(plan, model, processor, family, prepared.train.dataset, run_dir, callbacks, peft_config=peft_config)
         weights = weights_file(result.adapter_dir)
         checkpoint_id = recorder.hand_on(result.step, result.adapter_dir, weights, result.best_eval_loss)
         # Evaluate exactly what the run hands on, read back from disk.
