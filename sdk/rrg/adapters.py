@@ -10,7 +10,7 @@ from typing import Any
 from rrg.errors import RrgError
 
 HUB_REF = re.compile(r"^hub:(?P<repo>[\w.-]+/[\w.-]+)(?:@(?P<revision>[\w./-]+))?$")
-RUN_REF = re.compile(r"^run:(?P<run>[0-9a-fA-F]+)$")
+RUN_REF = re.compile(r"^run:(?P<run>[0-9a-fA-F]+)(?:@checkpoint-(?P<step>\d+))?$")
 RECIPE_REF = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._-]*)@(?P<version>\d+)$")
 
 
@@ -29,7 +29,10 @@ def run_adapter(registry: Any, run_id: str, *, what: str) -> AdapterSource:
     detail = registry.get_run(run_id)
     run = detail.run
     if run.status.value != "succeeded":
-        raise RrgError(f"{what}: run {run.id} ({run.recipe}) is {run.status.value}, not succeeded", hint="start from a succeeded run (rrg runs list --status succeeded)")
+        hint = "start from a succeeded run (rrg runs list --status succeeded)"
+        if detail.checkpoints:
+            hint += f", or name one of its recorded checkpoints, e.g. run:{run.id}@checkpoint-{detail.checkpoints[-1].step}"
+        raise RrgError(f"{what}: run {run.id} ({run.recipe}) is {run.status.value}, not succeeded", hint=hint)
     best = [c for c in detail.checkpoints if c.best]
     if not best:
         raise RrgError(f"{what}: run {run.id} ({run.recipe}, {run.stage}) recorded no adapter", hint="start from an sft or grpo run")
@@ -37,6 +40,27 @@ def run_adapter(registry: Any, run_id: str, *, what: str) -> AdapterSource:
     if not (path / "adapter_config.json").is_file():
         raise RrgError(f"{what}: the adapter of run {run.id} is gone from {path}", hint="rerun that recipe, or restore its output folder")
     return AdapterSource(path=path, run_id=run.id, label=f"run:{run.id}")
+
+
+def run_checkpoint(registry: Any, run_id: str, step: int, *, what: str) -> AdapterSource:
+    """A recorded checkpoint of a run, whatever the run's status (asked for explicitly, as
+    ``run:<id>@checkpoint-<step>``), if its weights are still the ones recorded."""
+    from rrg.provenance import file_sha256
+    from rrg.train.callbacks import weights_file
+
+    detail = registry.get_run(run_id)
+    run = detail.run
+    found = [c for c in detail.checkpoints if c.step == step]
+    if not found:
+        recorded = ", ".join(f"checkpoint-{c.step}" for c in detail.checkpoints) or "none"
+        raise RrgError(f"{what}: run {run.id} ({run.recipe}) recorded no checkpoint-{step} (recorded: {recorded})", hint="name a recorded checkpoint")
+    path = Path(found[-1].path)
+    weights = weights_file(path) if path.is_dir() else None
+    if weights is None or not (path / "adapter_config.json").is_file():
+        raise RrgError(f"{what}: checkpoint-{step} of run {run.id} is gone from {path}", hint="restore that run's output folder")
+    if file_sha256(weights) != found[-1].sha256:
+        raise RrgError(f"{what}: {weights} changed since checkpoint-{step} of run {run.id} was recorded (sha256 differs)", hint="restore the file, or name another checkpoint")
+    return AdapterSource(path=path, run_id=run.id, label=f"run:{run.id}@checkpoint-{step}")
 
 
 def resolve_init_from(registry: Any, init_from: str) -> AdapterSource | None:
@@ -60,7 +84,10 @@ def resolve_model_adapter(registry: Any, ref: str) -> AdapterSource:
     """``model.adapter``: ``run:<id>``, ``hub:org/name[@rev]`` or a local folder."""
     match = RUN_REF.match(ref)
     if match is not None:
-        return run_adapter(registry, registry.resolve_run_id(match["run"]), what="model.adapter")
+        run_id = registry.resolve_run_id(match["run"])
+        if match["step"] is not None:
+            return run_checkpoint(registry, run_id, int(match["step"]), what="model.adapter")
+        return run_adapter(registry, run_id, what="model.adapter")
     match = HUB_REF.match(ref)
     if match is not None:
         from rrg.hub.pull import pull_adapter
@@ -71,6 +98,6 @@ def resolve_model_adapter(registry: Any, ref: str) -> AdapterSource:
     if (path / "adapter_config.json").is_file():
         return AdapterSource(path=path.resolve(), label=str(path))
     raise RrgError(
-        f"model.adapter: {ref!r} is not run:<id>, hub:org/name[@revision] or a folder with adapter_config.json",
+        f"model.adapter: {ref!r} is not run:<id>[@checkpoint-<step>], hub:org/name[@revision] or a folder with adapter_config.json",
         hint="e.g. model.adapter: hub:my-org/qwen3-vl-4b-iu-xray-sft",
     )

@@ -26,7 +26,7 @@ SCHEMA_VERSION = 1
 COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 HUB_REPO_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
-ADAPTER_REF_PATTERN = r"^(hub:[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._/-]+)?|run:[A-Za-z0-9._-]+)$"
+ADAPTER_REF_PATTERN = r"^(hub:[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._/-]+)?|run:[A-Za-z0-9._-]+(@checkpoint-[0-9]+)?)$"
 
 ModelFamily = Literal["deepseek_ocr", "deepseek_ocr2", "qwen2_5_vl", "qwen3_vl", "medgemma"]
 MetricName = Literal["green_flare", "bleu4_flare", "bleu4", "ce", "rouge_l", "radgraph_f1"]
@@ -97,7 +97,8 @@ class ModelSection(Section):
         default=None,
         pattern=ADAPTER_REF_PATTERN,
         description="An existing adapter loaded on top of the base model, e.g. to evaluate a published "
-        "one: `hub:org/name@revision` (revision optional) or `run:<run id>` from the registry.",
+        "one: `hub:org/name@revision` (revision optional), `run:<run id>` from the registry (its adapter), or "
+        "`run:<run id>@checkpoint-<step>` (a recorded checkpoint of any run, an interrupted one too).",
     )
 
     @model_validator(mode="after")
