@@ -32,7 +32,8 @@ _LAZY: dict[str, str] = {
         name: "rrg_registry.errors"
         for name in (
             "UserError", "RegistryError", "RecipeVersionConflict", "RunNotFound", "AmbiguousRunId",
-            "InvalidTransition", "StaleSchema", "InvalidQuery", "UnsupportedUrl", "NotFound", "DuplicateRecord",
+            "InvalidTransition", "StaleSchema", "UnknownRevision", "NotARegistry", "SchemaLocked",
+            "InvalidQuery", "UnsupportedUrl", "NotFound", "DuplicateRecord",
         )
     },
 }

@@ -58,6 +58,18 @@ class StaleSchema(RegistryError):
     """The database schema is older (or newer) than this version of rrg expects."""
 
 
+class UnknownRevision(RegistryError):
+    """A schema revision asked for (``rrg db upgrade --revision``) is not one of this rrg's migrations."""
+
+
+class NotARegistry(RegistryError):
+    """A database holds another application's tables and no rrg registry; rrg leaves it alone."""
+
+
+class SchemaLocked(RegistryError):
+    """Another process held the lock on the registry's schema (creating or migrating it) too long."""
+
+
 class InvalidQuery(RegistryError):
     """A filter, sort key or other query argument cannot be understood."""
 

@@ -124,8 +124,10 @@ class Registry:
     def from_url(cls, url: str) -> Registry:
         """Open the registry at ``url`` (``sqlite:///PATH``, a bare file path, or ``postgresql://...``).
 
-        An empty database is built by running every migration; one at an older schema revision is
-        refused with :class:`~rrg_registry.errors.StaleSchema` and the command that upgrades it.
+        An empty database is built by running every migration, once even when several processes
+        open it at the same moment; one at an older schema revision is refused with
+        :class:`~rrg_registry.errors.StaleSchema` and the command that upgrades it, a SQLite file of
+        another application with :class:`~rrg_registry.errors.NotARegistry` (and left unchanged).
         """
         import sqlalchemy as sa
 
@@ -150,27 +152,40 @@ class Registry:
 
     @staticmethod
     def upgrade_schema(url: str, revision: str = "head") -> tuple[str | None, str | None]:
-        """Migrate the database at ``url`` to ``revision``; returns (revision before, revision after)."""
+        """Migrate the database at ``url`` to ``revision``; returns (revision before, revision after).
+
+        Waits for another process creating or migrating the same registry (the schema lock), and
+        refuses a revision this rrg does not ship and a database written by a newer rrg.
+        """
         from rrg_registry.store import schema
 
         engine = _open_engine(url)
         try:
-            before = schema.current_revision(engine)
-            schema.upgrade(engine, revision)
-            return before, schema.current_revision(engine)
+            return schema.upgrade(engine, revision)
         finally:
             engine.dispose()
 
     @staticmethod
     def schema_revision(url: str) -> tuple[str | None, str]:
-        """(the database's schema revision or None when it has none, the revision this rrg needs)."""
+        """(the database's schema revision or None when it has none, the revision this rrg needs).
+
+        A database that is not empty and has no version table (another application's SQLite file,
+        registry tables of unknown version) is refused as :meth:`from_url` refuses it.
+        """
         from rrg_registry.store import schema
 
         engine = _open_engine(url)
         try:
-            return schema.current_revision(engine), schema.HEAD_REVISION
+            return schema.checked_revision(engine), schema.HEAD_REVISION
         finally:
             engine.dispose()
+
+    @staticmethod
+    def knows_schema_revision(revision: str) -> bool:
+        """Whether ``revision`` is one of this rrg's migrations (if not, a newer rrg wrote it)."""
+        from rrg_registry.store.schema import known_revisions_fast
+
+        return revision in known_revisions_fast()
 
     def close(self) -> None:
         """Release the database connections."""

@@ -42,5 +42,12 @@ def current(registry_url) -> None:
     from rrg_registry import Registry
 
     revision, head = Registry.schema_revision(registry_url)
-    state = "up to date" if revision == head else ("empty" if revision is None else "needs `rrg db upgrade`")
+    if revision == head:
+        state = "up to date"
+    elif revision is None:
+        state = "empty"
+    elif Registry.knows_schema_revision(revision):
+        state = "needs `rrg db upgrade`"
+    else:
+        state = "written by a newer rrg; upgrade rrg"
     click.echo(f"revision {revision or 'none'} (this rrg needs {head}): {state}")
