@@ -278,6 +278,17 @@ class Registry:
             )
         return self._store.set_status(run_id, target, error)
 
+    def resume_run(self, run_id: str, after_step: int) -> entities.Run:
+        """failed | interrupted -> running, to continue from the checkpoint of training step
+        ``after_step``: the training metrics and checkpoints recorded after that step are removed
+        (the resumed run records them again), everything before it stays."""
+        return self._store.resume(run_id, after_step)
+
+    def revive_run(self, run_id: str) -> str:
+        """interrupted -> running for a run marked interrupted for a missed heartbeat whose process
+        is in fact alive (it is the one calling). Returns the text it had been marked with."""
+        return self._store.revive(run_id)
+
     def reap_stale_runs(self, older_than: timedelta = STALE_AFTER) -> list[str]:
         """Mark interrupted every running run without a heartbeat for ``older_than`` and every
         pending run created more than ``older_than`` ago. Returns the ids it marked."""

@@ -2,7 +2,9 @@
 
 A run is created ``pending``; ``start`` moves it to ``running``; it ends ``succeeded``, ``failed``
 or ``interrupted``. A run may also end ``failed`` or ``interrupted`` straight from ``pending``
-(its process died or refused to start before training began). The three end states are final.
+(its process died or refused to start before training began). ``succeeded`` is final; a ``failed``
+or ``interrupted`` run goes back to ``running`` only through ``Registry.resume_run`` (continuing from
+a checkpoint) or ``Registry.revive_run`` (its process was alive after all).
 The database enforces the set of values with the named check constraint ``ck_runs_status``;
 :func:`check_transition` enforces the moves, and the store applies it inside the transaction that
 writes the new status.
@@ -42,6 +44,13 @@ ALLOWED_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.FAILED: frozenset(),
     RunStatus.INTERRUPTED: frozenset(),
 }
+
+RESUMABLE_STATUSES = frozenset({RunStatus.FAILED, RunStatus.INTERRUPTED})
+"""End states a run may leave again, back to ``running``: by ``rrg resume`` (from its last valid
+checkpoint), or by its own live process when it was marked interrupted for a missed heartbeat."""
+
+REAPED_PREFIX = "no heartbeat for more than "
+"""How the error text of a run marked interrupted for silence begins."""
 
 STATUS_VALUES: tuple[str, ...] = tuple(s.value for s in RunStatus)
 

@@ -71,7 +71,14 @@ class RunRecorder:
         return checkpoint
 
     def heartbeat(self) -> None:
-        self.registry.heartbeat(self.run_id)
+        from rrg_registry.errors import InvalidTransition
+
+        try:
+            self.registry.heartbeat(self.run_id)
+        except InvalidTransition:  # reaped while alive: put back to running, then beat
+            if not _still_running(self.registry, self.run_id):
+                raise
+            self.registry.heartbeat(self.run_id)
         self._last_beat = time.monotonic()
 
     def generation_progress(self, events: RunEvents) -> Callable[[int, int], None]:
@@ -149,6 +156,81 @@ def run_recipe(
     run_id = _create_run(registry, recipe, prepared)
     _execute(registry, run_id, recipe, prepared, output_root / run_id, events)
     return Run(run_id, registry=registry, plan=prepared.plan)
+
+
+def resume_run(
+    run_ref: str,
+    *,
+    registry: Registry,
+    device: str | None = None,
+    events: RunEvents | None = None,
+) -> Run:
+    """Continue an interrupted or failed SFT/GRPO run from its last valid checkpoint, as the same run.
+
+    The run's own recipe is read back from the registry, its data must still have the fingerprints
+    it was recorded with, and the checkpoint's weights the sha256 recorded. Training continues with
+    the optimizer, scheduler, RNG and data position saved in the checkpoint (``Trainer``'s
+    ``resume_from_checkpoint``); what the run recorded after that step is replaced, the rest kept.
+    ``device`` defaults to the device the run was planned for.
+    """
+    from rrg.recipe import Recipe
+    from rrg.run import Run
+
+    events = events or RunEvents()
+    run_id = registry.resolve_run_id(run_ref)
+    detail = registry.get_run(run_id)
+    run = detail.run
+    if run.stage == "zero_shot":
+        raise RrgError(f"run {run_id} ({run.recipe}) is a zero_shot run: there is no training to resume", hint=f"run it again: rrg run {run.recipe}")
+    if run.status.value not in ("interrupted", "failed"):
+        raise RrgError(
+            f"run {run_id} ({run.recipe}) is {run.status.value}; only an interrupted or failed run resumes",
+            hint="a running run is still alive; start a new version of its recipe to train again",
+        )
+    checkpoint = _last_valid_checkpoint(detail)
+    if checkpoint is None:
+        raise RrgError(
+            f"run {run_id} ({run.recipe}) has no recorded checkpoint left intact to resume from",
+            hint=f"run its recipe again: rrg run {run.recipe}",
+        )
+    recipe = Recipe.load(run.recipe, registry=registry)
+    planned_device = (run.plan or {}).get("device")
+    prepared = prepare_run(recipe, registry=registry, device=device or planned_device, events=events)
+    _require_same_data(detail, prepared)
+    registry.resume_run(run_id, checkpoint.step)
+    run_dir = Path(checkpoint.path).parent.parent
+    _execute(registry, run_id, recipe, prepared, run_dir, events, resume_from=Path(checkpoint.path))
+    return Run(run_id, registry=registry, plan=prepared.plan)
+
+
+def _last_valid_checkpoint(detail: Any) -> Any:
+    """The newest recorded checkpoint whose weights still have the recorded sha256 and whose folder
+    holds the trainer state a resume needs."""
+    from rrg.provenance import file_sha256
+    from rrg.train.callbacks import weights_file
+
+    for checkpoint in sorted(detail.checkpoints, key=lambda c: c.step, reverse=True):
+        folder = Path(checkpoint.path)
+        weights = weights_file(folder) if folder.is_dir() else None
+        if weights is None or not (folder / "trainer_state.json").is_file():
+            continue
+        if file_sha256(weights) == checkpoint.sha256:
+            return checkpoint
+    return None
+
+
+def _require_same_data(detail: Any, prepared: PreparedRun) -> None:
+    recorded = {(d.name, d.split): d.fingerprint for d in detail.datasets}
+    for split in (prepared.train, prepared.evaluation):
+        if split is None:
+            continue
+        before = recorded.get((split.name, split.split))
+        if before is not None and before != split.fingerprint:
+            raise RrgError(
+                f"{split.questions_file}: {split.name}/{split.split} changed since run {detail.run.id} was recorded "
+                f"(fingerprint {before[:12]} then, {split.fingerprint[:12]} now)",
+                hint="restore the data the run used, or start a new run",
+            )
 
 
 def prepare_run(recipe: Recipe, *, registry: Registry, device: str | None = None, events: RunEvents | None = None) -> PreparedRun:
@@ -315,6 +397,31 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _still_running(registry: Registry, run_id: str) -> bool:
+    """True if the run is ``running``. A run that another process marked interrupted for a missed
+    heartbeat while this one was alive (a long stall, a suspended machine) is put back to
+    ``running`` and says so in one line, so what it records next is its real outcome."""
+    from rrg_registry.status import REAPED_PREFIX
+
+    run = registry.get_run(run_id).run
+    if run.status.value == "running":
+        return True
+    if run.status.value == "interrupted" and (run.error or "").startswith(REAPED_PREFIX):
+        reason = registry.revive_run(run_id)
+        message = f"run {run_id} was marked interrupted by another process ({reason}) while it was alive; it is running again"
+        logger.warning(message)
+        warn_user(message)
+        return True
+    return False
+
+
+def warn_user(message: str) -> None:
+    """One line on standard error, for what a user should know while a run goes on."""
+    import sys
+
+    print(f"Warning: {message}", file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
 def _heartbeat(registry: Registry, run_id: str) -> Iterator[None]:
     """A background thread that tells the registry the run is alive every ``HEARTBEAT_SECONDS``
@@ -324,10 +431,16 @@ def _heartbeat(registry: Registry, run_id: str) -> Iterator[None]:
 
     stop = threading.Event()
 
+    from rrg_registry.errors import InvalidTransition
+
     def beat() -> None:
         while not stop.wait(HEARTBEAT_SECONDS):
             try:
-                registry.heartbeat(run_id)
+                try:
+                    registry.heartbeat(run_id)
+                except InvalidTransition:  # no longer running: reaped while alive?
+                    if _still_running(registry, run_id):
+                        registry.heartbeat(run_id)
             except Exception as exc:  # a missed beat is retried at the next one
                 logger.warning("heartbeat of run %s failed: %s", run_id, exc)
 
@@ -373,14 +486,19 @@ def _disk_full_as_user_error(checkpoints: Path, recorder: RunRecorder) -> Iterat
         ) from exc
 
 
-def _execute(registry: Registry, run_id: str, recipe: Recipe, prepared: PreparedRun, run_dir: Path, events: RunEvents) -> None:
+def _execute(
+    registry: Registry, run_id: str, recipe: Recipe, prepared: PreparedRun, run_dir: Path, events: RunEvents,
+    resume_from: Path | None = None,
+) -> None:
     recorder = RunRecorder(registry, run_id)
-    registry.start_run(run_id)
+    if resume_from is None:
+        registry.start_run(run_id)
     started = time.perf_counter()
     try:
         with _sigterm_as_interrupt(), _heartbeat(registry, run_id):
-            evaluation, checkpoint_id = _run_stage(recipe, prepared, recorder, run_dir, events)
+            evaluation, checkpoint_id = _run_stage(recipe, prepared, recorder, run_dir, events, resume_from)
             events.on_phase("recording")
+            _still_running(registry, run_id)
             metrics = _report_metrics(evaluation)
             metrics["generation_samples_per_second"] = evaluation.samples_per_second
             components = _components(evaluation)
@@ -400,9 +518,11 @@ def _execute(registry: Registry, run_id: str, recipe: Recipe, prepared: Prepared
                 status="succeeded",
             )
     except KeyboardInterrupt as exc:
+        _still_running(registry, run_id)
         registry.finish_run(run_id, "interrupted", f"interrupted ({str(exc) or 'Ctrl-C'})")
         raise
     except BaseException as exc:
+        _still_running(registry, run_id)
         registry.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}"[:2000])
         raise
 
@@ -484,7 +604,9 @@ def _evaluate(plan: Plan, model: Any, processor: Any, family: Any, prepared: Pre
     )
 
 
-def _run_stage(recipe: Recipe, prepared: PreparedRun, recorder: RunRecorder, run_dir: Path, events: RunEvents) -> tuple[ModelEvaluation, int | None]:
+def _run_stage(
+    recipe: Recipe, prepared: PreparedRun, recorder: RunRecorder, run_dir: Path, events: RunEvents, resume_from: Path | None = None
+) -> tuple[ModelEvaluation, int | None]:
     from rrg.models import get_family
     from rrg.train.adapter import lora_config
     from rrg.train.callbacks import ProgressCallback, RegistryCallback, weights_file
@@ -506,7 +628,7 @@ def _run_stage(recipe: Recipe, prepared: PreparedRun, recorder: RunRecorder, run
     else:
         if start is not None:
             model = family.load_adapter(model, start.path, is_trainable=True)
-        if spec.evaluation.before_training:
+        if spec.evaluation.before_training and resume_from is None:  # a resumed run scored it already
             events.on_phase("evaluating before training")
             progress = recorder.generation_progress(events)
             if unsloth_wrapped:
@@ -526,11 +648,15 @@ def _run_stage(recipe: Recipe, prepared: PreparedRun, recorder: RunRecorder, run
                     plan, model, processor, family, prepared.train.dataset, prepared.evaluation.dataset, run_dir, callbacks,
                     early_stopping_patience=spec.training.early_stopping_patience,
                     peft_config=peft_config,
+                    resume_from=resume_from,
                 )
             else:
                 from rrg.train.grpo import run_grpo
 
-                result = run_grpo(plan, model, processor, family, prepared.train.dataset, run_dir, callbacks, peft_config=peft_config)
+                result = run_grpo(
+                    plan, model, processor, family, prepared.train.dataset, run_dir, callbacks,
+                    peft_config=peft_config, resume_from=resume_from,
+                )
         weights = weights_file(result.adapter_dir)
         checkpoint_id = recorder.hand_on(result.step, result.adapter_dir, weights, result.best_eval_loss)
         # Evaluate exactly what the run hands on, read back from disk.

@@ -32,6 +32,7 @@ GPU_REQUESTS = {
 @pytest.fixture
 def no_weights(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail the test if anything loads model weights or a processor."""
+    import peft  # noqa: F401 - imported before the patch, so it keeps the real load_file it binds at import
     from rrg.models.base import VisionLanguageFamily
 
     def refuse(*args, **kwargs):

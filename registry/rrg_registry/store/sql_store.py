@@ -29,7 +29,7 @@ from rrg_registry.errors import (
     RunNotFound,
 )
 from rrg_registry.filters import RUN_FIELDS, MetricFilter, SortKey
-from rrg_registry.status import RunStatus, check_transition, parse_status
+from rrg_registry.status import REAPED_PREFIX, RESUMABLE_STATUSES, RunStatus, check_transition, parse_status
 from rrg_registry.store.engine import session_factory, transaction
 from rrg_registry.store.tables import (
     CheckpointRow,
@@ -263,6 +263,55 @@ class SqlStore:
             session.execute(sa.update(RunRow).where(RunRow.id == run_id).values(heartbeat_at=moment))
             return moment
 
+    def resume(self, run_id: str, after_step: int) -> entities.Run:
+        """failed | interrupted -> running, forgetting what the run recorded after training step
+        ``after_step`` (training metrics and checkpoints), so the steps it repeats are recorded once."""
+        with self.transaction() as session:
+            row = self._run_row(session, run_id, for_update=True)
+            if parse_status(row.status) not in RESUMABLE_STATUSES:
+                raise InvalidTransition(
+                    f"run {run_id} is {row.status}; only an interrupted or failed run resumes",
+                    hint="start a new run of its recipe instead",
+                )
+            self._reopen(session, row)
+            later = sa.select(MetricRow.id).where(MetricRow.run_id == run_id, MetricRow.split == "train", MetricRow.step > after_step)
+            names = session.scalars(sa.select(MetricRow.name).where(MetricRow.id.in_(later)).distinct()).all()
+            session.execute(sa.delete(LatestMetricRow).where(LatestMetricRow.run_id == run_id, LatestMetricRow.name.in_(names)))
+            session.execute(sa.delete(MetricRow).where(MetricRow.id.in_(later)))
+            session.execute(sa.delete(CheckpointRow).where(CheckpointRow.run_id == run_id, CheckpointRow.step > after_step))
+            for name in names:  # the latest value left of each metric whose newer values went
+                latest = session.execute(
+                    sa.select(MetricRow).where(MetricRow.run_id == run_id, MetricRow.name == name).order_by(MetricRow.id.desc()).limit(1)
+                ).scalar_one_or_none()
+                if latest is not None:
+                    session.execute(sa.insert(_LATEST), [{"run_id": run_id, "name": name, "value": latest.value, "split": latest.split, "metric_id": latest.id}])
+            session.refresh(row)
+            return self._run(session, row)
+
+    def revive(self, run_id: str) -> str:
+        """interrupted (for a missed heartbeat) -> running, for a run whose process is alive;
+        returns the text it was marked with."""
+        with self.transaction() as session:
+            row = self._run_row(session, run_id, for_update=True)
+            reason = row.error or ""
+            if row.status != RunStatus.INTERRUPTED.value or not reason.startswith(REAPED_PREFIX):
+                raise InvalidTransition(
+                    f"run {run_id} is {row.status}" + (f" ({reason})" if reason else "") + ", not marked interrupted for a missed heartbeat",
+                    hint="only a run marked interrupted by another process for silence is revived",
+                )
+            self._reopen(session, row)
+            return reason
+
+    def _reopen(self, session: Session, row: RunRow) -> None:
+        moment = now()
+        result = session.execute(
+            sa.update(RunRow)
+            .where(RunRow.id == row.id, RunRow.status == row.status)
+            .values(status=RunStatus.RUNNING.value, ended_at=None, error=None, heartbeat_at=moment)
+        )
+        if result.rowcount != 1:
+            raise InvalidTransition(f"run {row.id} changed status while it was reopened", hint="look at it with `rrg runs show`")
+
     def reap_stale_runs(self, older_than: timedelta) -> list[str]:
         with self.transaction() as session:
             stale = session.execute(sa.select(RunRow.id, RunRow.status).where(_stale(older_than))).all()
@@ -270,7 +319,7 @@ class SqlStore:
             moment = now()
             for run_id, status in stale:
                 message = (
-                    f"no heartbeat for more than {older_than}; marked interrupted at {moment:%Y-%m-%d %H:%M:%S} UTC"
+                    f"{REAPED_PREFIX}{older_than}; marked interrupted at {moment:%Y-%m-%d %H:%M:%S} UTC"
                     if status == RunStatus.RUNNING.value
                     else f"never started within {older_than}; marked interrupted at {moment:%Y-%m-%d %H:%M:%S} UTC"
                 )

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "components": "tables:components",
     "db": "db:db",
     "run": "run:run",
+    "resume": "run:resume",
     "plan": "run:plan",
     "card": "hub:card",
     "publish": "hub:publish",

@@ -224,6 +224,46 @@ def run(recipe_ref: str, overrides: tuple[str, ...], device: str | None, dry_run
         print_summary(finished)
 
 
+@click.command("resume")
+@click.argument("run_ref", metavar="RUN")
+@device_option
+@click.option("--json", "as_json", is_flag=True, help="Print the finished run as JSON (no progress display).")
+@registry_url_option
+def resume(run_ref: str, device: str | None, as_json: bool, registry_url: str) -> None:
+    """Continue an interrupted or failed SFT/GRPO RUN from its last valid checkpoint, as the same run.
+
+    Its recipe comes from the registry, its data must be unchanged (same fingerprints) and the
+    checkpoint's weights must have the sha256 recorded. Optimizer, scheduler, random state and
+    position in the data continue from the checkpoint; the run's history up to it is kept.
+
+    \b
+    Examples:
+      rrg runs list --status interrupted
+      rrg resume 3f2a9c1e
+    """
+    import warnings
+
+    import datasets
+    from rich.console import Console
+    from rrg_registry import Registry
+    from transformers.utils import logging as transformers_logging
+
+    from rrg.engine import RunEvents, resume_run
+
+    transformers_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+    with Registry.from_url(registry_url) as registry:
+        if as_json:
+            finished = resume_run(run_ref, registry=registry, device=device)
+            click.echo(dumps_json(_run_json(finished)))
+            return
+        with _Progress(Console(stderr=True)) as progress:
+            events = RunEvents(on_phase=progress.on_phase, on_train_step=progress.on_train_step, on_generate=progress.on_generate)
+            finished = resume_run(run_ref, registry=registry, device=device, events=events)
+        print_summary(finished)
+
+
 def _run_json(finished: Any) -> dict[str, Any]:
     detail = finished.detail
     best = [c for c in detail.checkpoints if c.best]

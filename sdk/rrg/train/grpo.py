@@ -40,6 +40,7 @@ def run_grpo(
     run_dir: Path,
     callbacks: list[Any],
     peft_config: Any = None,
+    resume_from: Path | None = None,
 ) -> TrainingResult:
     """Optimise ``model`` (usually a trainable PEFT model holding the SFT adapter) with GRPO.
 
@@ -63,7 +64,7 @@ def run_grpo(
         callbacks=list(callbacks),
     )
     quiet(trainer)
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
     # GRPO has no validation loss: the final policy is the one handed on.
     folder, step = export_weights(trainer, processor, run_dir / "checkpoints", use_best=False)
     return TrainingResult(adapter_dir=folder, step=step, best_eval_loss=None)

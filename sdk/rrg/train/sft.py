@@ -28,6 +28,7 @@ def run_sft(
     callbacks: list[Any],
     early_stopping_patience: int | None,
     peft_config: Any = None,
+    resume_from: Path | None = None,
 ) -> TrainingResult:
     """Train ``model`` on ``train`` with validation loss on ``evaluation``; export the best adapter.
 
@@ -55,7 +56,7 @@ def run_sft(
     )
     quiet(trainer)
     try:
-        trainer.train()
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
     except ValueError as exc:
         if _truncates_image_tokens(exc):
             raise RrgError(
