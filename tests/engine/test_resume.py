@@ -149,3 +149,21 @@ def test_a_run_reaped_while_alive_records_its_real_outcome(rrg_cache_env: Path, 
     assert len(warnings) == 1
     assert warnings[0].startswith(f"Warning: run {detail.run.id} was marked interrupted by another process (no heartbeat for more than 0:00:00;")
     assert warnings[0].endswith("while it was alive; it is running again")
+
+
+def test_resume_continues_an_interrupted_grpo_run(rrg_cache_env: Path, registry, tmp_path: Path) -> None:
+    from rrg.engine import RunEvents, resume_run, run_recipe
+
+    sft = load_recipe("sft", registry, extra=("evaluation.before_training=false",))
+    run_recipe(sft, registry=registry, output_dir=tmp_path / "runs")
+    grpo = load_recipe("grpo", registry)  # 3 steps, a checkpoint at step 2
+    with pytest.raises(KeyboardInterrupt):
+        run_recipe(grpo, registry=registry, output_dir=tmp_path / "runs", events=RunEvents(on_train_step=interrupt_at(3)))
+    (stopped,) = [r for r in registry.search_runs() if r.stage == "grpo"]
+    assert stopped.status.value == "interrupted"
+    resumed = resume_run(stopped.id, registry=registry)
+    detail = registry.get_run(resumed.id)
+    assert detail.run.status.value == "succeeded" and detail.run.parent_run_id is not None
+    assert [c.step for c in detail.checkpoints][0] == 2 and max(c.step for c in detail.checkpoints) == 3
+    steps = [m.step for m in detail.metric_history if m.name == "train/reward"]
+    assert steps == sorted(set(steps)) and steps[-1] == 3  # no step recorded twice
