@@ -3,6 +3,7 @@ registry suite can never silently run on SQLite alone)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -27,7 +28,9 @@ def _ci_copy(tmp_path: Path, postgres_sh: str) -> Path:
 )
 def test_ci_stops_when_postgres_does_not_start(tmp_path: Path, postgres_sh: str) -> None:
     root = _ci_copy(tmp_path, postgres_sh)
-    result = subprocess.run(["bash", ".ci/run"], cwd=root, capture_output=True, text=True, timeout=60)
+    # as in CI, where the variable of the server CI started is in the environment
+    env = {**os.environ, "RRG_TEST_POSTGRES_URL": "postgresql://rrg@127.0.0.1:1/outer"}
+    result = subprocess.run(["bash", ".ci/run"], cwd=root, capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode != 0
     assert not (root / ".venv").exists()  # nothing installed, no test run
 

@@ -33,6 +33,7 @@ _LAZY: dict[str, str] = {
         for name in (
             "UserError", "RegistryError", "RecipeVersionConflict", "RunNotFound", "AmbiguousRunId",
             "InvalidTransition", "StaleSchema", "UnknownRevision", "NotARegistry", "SchemaLocked",
+            "RegistryLocked", "RegistryReadOnly",
             "InvalidQuery", "UnsupportedUrl", "NotFound", "DuplicateRecord",
         )
     },

@@ -70,6 +70,14 @@ class SchemaLocked(RegistryError):
     """Another process held the lock on the registry's schema (creating or migrating it) too long."""
 
 
+class RegistryLocked(RegistryError):
+    """Another process held the registry's write lock longer than the busy timeout while rrg wrote."""
+
+
+class RegistryReadOnly(RegistryError):
+    """The registry cannot be written (a read-only file, folder, mount or connection); browsing works."""
+
+
 class InvalidQuery(RegistryError):
     """A filter, sort key or other query argument cannot be understood."""
 

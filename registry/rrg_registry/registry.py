@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rrg_registry import entities
-from rrg_registry.errors import InvalidQuery, InvalidTransition, RegistryError, UnsupportedUrl
+from rrg_registry.errors import (
+    InvalidQuery,
+    InvalidTransition,
+    RegistryError,
+    RegistryLocked,
+    RegistryReadOnly,
+    UnsupportedUrl,
+)
 from rrg_registry.filters import MetricFilter, SortKey, parse_filters
 from rrg_registry.status import RunStatus, parse_status
 
@@ -58,7 +65,7 @@ def _engine_for(url: str):
     text = url.strip()
     if "://" not in text:  # a bare path names a SQLite file
         _check_sqlite_folder(text)
-        return engines.create_sqlite_engine(sa.URL.create("sqlite", database=text))
+        return _sqlite_engine(sa.URL.create("sqlite", database=text))
     try:
         parsed = sa.make_url(text)
     except (sa.exc.ArgumentError, ValueError):
@@ -66,7 +73,7 @@ def _engine_for(url: str):
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         _check_sqlite_folder(parsed.database)
-        return engines.create_sqlite_engine(parsed)
+        return _sqlite_engine(parsed)
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
@@ -82,6 +89,30 @@ def _engine_for(url: str):
         f"the registry URL {parsed.render_as_string(hide_password=True)} names a {backend} database",
         hint="rrg supports sqlite:///PATH and postgresql://USER@HOST/DB",
     )
+
+
+def _sqlite_engine(url):
+    """A SQLite engine; a file that does not exist yet where it cannot be created is refused
+    (:class:`RegistryReadOnly`), one that cannot be written is opened read-only."""
+    from rrg_registry.store import engine as engines
+
+    reason = engines.sqlite_read_only_reason(url.database)
+    if reason is not None and not Path(url.database).expanduser().exists():
+        raise engines.read_only_error(url.render_as_string(hide_password=True), reason, verb="create")
+    return engines.create_sqlite_engine(url)
+
+
+def _explained(engine, error: Exception) -> Exception:
+    """A lock or read-only error in one line; else :func:`_cannot_open` for a database that could
+    not be reached or read, and the error itself (a bug) for anything else."""
+    import sqlalchemy as sa
+
+    from rrg_registry.store.engine import explain_write_error
+
+    explained = explain_write_error(error, engine)
+    if explained is not None:
+        return explained
+    return _cannot_open(engine, error) if isinstance(error, sa.exc.OperationalError) else error
 
 
 def _cannot_open(engine, error: Exception) -> RegistryError:
@@ -137,9 +168,12 @@ class Registry:
         engine = _open_engine(url)
         try:
             ensure_schema(engine)
-        except sa.exc.OperationalError as error:
+        except sa.exc.DBAPIError as error:
             engine.dispose()
-            raise _cannot_open(engine, error) from None
+            explained = _explained(engine, error)
+            if explained is error:
+                raise
+            raise explained from None
         except BaseException:
             engine.dispose()
             raise
@@ -157,11 +191,19 @@ class Registry:
         Waits for another process creating or migrating the same registry (the schema lock), and
         refuses a revision this rrg does not ship and a database written by a newer rrg.
         """
+        import sqlalchemy as sa
+
         from rrg_registry.store import schema
+        from rrg_registry.store.engine import explain_write_error
 
         engine = _open_engine(url)
         try:
             return schema.upgrade(engine, revision)
+        except sa.exc.DBAPIError as error:
+            explained = explain_write_error(error, engine)
+            if explained is None:
+                raise
+            raise explained from None
         finally:
             engine.dispose()
 
@@ -289,12 +331,23 @@ class Registry:
         is in fact alive (it is the one calling). Returns the text it had been marked with."""
         return self._store.revive(run_id)
 
-    def reap_stale_runs(self, older_than: timedelta = STALE_AFTER) -> list[str]:
+    def reap_stale_runs(self, older_than: timedelta = STALE_AFTER, strict: bool = True) -> list[str]:
         """Mark interrupted every running run without a heartbeat for ``older_than`` and every
-        pending run created more than ``older_than`` ago. Returns the ids it marked."""
+        pending run created more than ``older_than`` ago. Returns the ids it marked.
+
+        On a registry that cannot be written now (read-only, or another process holding the write
+        lock past the busy timeout) it raises :class:`~rrg_registry.errors.RegistryReadOnly` /
+        :class:`~rrg_registry.errors.RegistryLocked`; with ``strict=False`` (what the browsing
+        commands pass before they list) it marks nothing and returns ``[]``.
+        """
         if not self._store.has_stale_runs(older_than):
             return []
-        return self._store.reap_stale_runs(older_than)
+        try:
+            return self._store.reap_stale_runs(older_than)
+        except (RegistryReadOnly, RegistryLocked):
+            if strict:
+                raise
+            return []
 
     # -- results ---------------------------------------------------------------------------
 

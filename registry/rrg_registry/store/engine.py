@@ -6,17 +6,23 @@ once the file is known to be an rrg registry (never on another application's dat
 PostgreSQL connections are pre-pinged. :func:`transaction` is the only way the store talks to the
 database: it commits on success, rolls back on any error, and always closes the session.
 :func:`lock_schema` serialises schema creation and migration between processes.
+
+A SQLite file this process cannot write (the file, its folder or its file system is read-only) is
+opened read-only (:func:`sqlite_read_only_reason`), so browsing works; a write then fails, and
+:func:`explain_write_error` turns that, and a write lock held past the busy timeout, into one line.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from rrg_registry.errors import SchemaLocked
+from rrg_registry.errors import RegistryError, RegistryLocked, RegistryReadOnly, SchemaLocked
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -29,7 +35,14 @@ sha256(b"rrg_alembic_version"). Advisory locks belong to a database, so the sche
 share the key, which only serialises their migrations."""
 
 _SQLITE_BUSY = 5  # SQLITE_BUSY; extended codes keep it in their low byte
+_SQLITE_READONLY = 8  # SQLITE_READONLY (and its extended codes)
 _POSTGRES_LOCK_NOT_AVAILABLE = "55P03"
+_POSTGRES_READ_ONLY_TRANSACTION = "25006"
+
+READ_ONLY_HINT = (
+    "browsing (runs list, runs show, compare) still works; to record, give --registry / "
+    "RRG_REGISTRY_URL a registry you can write"
+)
 
 
 def _sqlite_on_connect(dbapi_connection, connection_record) -> None:  # noqa: ARG001 - event API
@@ -40,9 +53,65 @@ def _sqlite_on_connect(dbapi_connection, connection_record) -> None:  # noqa: AR
     cursor.close()
 
 
+def sqlite_read_only_reason(database: str | None) -> str | None:
+    """Why this process cannot write (or create) the SQLite file ``database``; None when it can.
+
+    None as well for ``:memory:`` and ``file:`` URIs (their flags are the caller's choice) and for
+    a folder that does not exist (opening reports it). Root passes the permission checks, but not
+    a read-only file system.
+    """
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = Path(database).expanduser()
+    folder = path.parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "it is on a read-only file system"
+    except OSError:
+        return None
+    if path.exists() and not os.access(path, os.W_OK):
+        return "the file is not writable by this user"
+    if not os.access(folder, os.W_OK):
+        return f"its folder {folder} is not writable by this user (SQLite keeps its journal there)"
+    return None
+
+
+def read_only_reason(engine: sa.Engine) -> str | None:
+    """:func:`sqlite_read_only_reason` of a SQLite engine's file; None for PostgreSQL."""
+    if engine.dialect.name != "sqlite":
+        return None
+    return sqlite_read_only_reason(engine.url.database)
+
+
+def _read_only_connector(path: Path):
+    """Connections that only read ``path``: ``mode=ro``, plus ``immutable=1`` when SQLite could not
+    create the ``-shm`` file a WAL database needs to be read (a read-only folder or file system)
+    and no ``-wal`` file holds changes not yet in the database file (while any connection has the
+    database open the ``-wal`` file exists, so no writer is working on it)."""
+    import sqlite3
+    from urllib.parse import quote
+
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    if not Path(f"{path}-wal").exists() and not os.access(path.parent, os.W_OK):
+        uri += "&immutable=1"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+
+    return connect
+
+
 def create_sqlite_engine(url: sa.URL) -> sa.Engine:
-    """An engine for a SQLite file (or ``:memory:``) with the registry's pragmas."""
-    engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    """An engine for a SQLite file (or ``:memory:``) with the registry's pragmas.
+
+    A file this process cannot write is opened read-only (see :func:`_read_only_connector`), so
+    it can be browsed; writes to it fail with ``SQLITE_READONLY`` (:func:`explain_write_error`).
+    """
+    database = url.database
+    if sqlite_read_only_reason(database) is not None and Path(database).expanduser().is_file():
+        engine = sa.create_engine(url, creator=_read_only_connector(Path(database).expanduser()))
+    else:
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
     sa.event.listen(engine, "connect", _sqlite_on_connect)
     return engine
 
@@ -58,7 +127,7 @@ def use_wal_journal(engine: sa.Engine) -> None:
     The mode is stored in the file, so this writes only the first time; it is called once the
     database is known to be an rrg registry, so another application's file is never switched.
     """
-    if engine.dialect.name != "sqlite":
+    if engine.dialect.name != "sqlite" or read_only_reason(engine) is not None:
         return
     with engine.connect() as connection:
         if connection.exec_driver_sql("PRAGMA journal_mode").scalar() not in ("wal", "memory"):
@@ -109,6 +178,37 @@ def _is_lock_timeout(error: sa.exc.OperationalError) -> bool:
     if sqlite_code is not None:
         return sqlite_code & 0xFF == _SQLITE_BUSY
     return getattr(orig, "sqlstate", None) == _POSTGRES_LOCK_NOT_AVAILABLE
+
+
+def read_only_error(url: str, reason: str, verb: str = "write") -> RegistryReadOnly:
+    """The one line for the registry at ``url`` (as shown) that cannot be written (``verb``: write or create)."""
+    return RegistryReadOnly(f"cannot {verb} the registry at {url}: {reason}", hint=READ_ONLY_HINT)
+
+
+def explain_write_error(error: sa.exc.DBAPIError, engine: sa.Engine) -> RegistryError | None:
+    """:class:`RegistryLocked` for a write that waited out the lock another process holds
+    (SQLite's busy timeout, PostgreSQL's ``lock_timeout``), :class:`RegistryReadOnly` for one the
+    database refused as read-only (SQLite ``SQLITE_READONLY``, PostgreSQL read-only transaction);
+    None for any other error, which the caller re-raises."""
+    orig = error.orig
+    sqlite_code = getattr(orig, "sqlite_errorcode", None)
+    sqlstate = getattr(orig, "sqlstate", None)
+    url = engine.url.render_as_string(hide_password=True)
+    if sqlite_code is not None and sqlite_code & 0xFF == _SQLITE_BUSY or sqlstate == _POSTGRES_LOCK_NOT_AVAILABLE:
+        held = (
+            f"has held its write lock for over {SQLITE_BUSY_TIMEOUT_MS / 1000:g} s"
+            if sqlite_code is not None
+            else "holds a lock this write needs (lock_timeout ran out)"
+        )
+        return RegistryLocked(
+            f"the registry at {url} is locked: another process {held}",
+            hint="try again when it has finished writing; an open transaction in another program, "
+            "such as a sqlite3 shell, holds the lock too",
+        )
+    if sqlite_code is not None and sqlite_code & 0xFF == _SQLITE_READONLY or sqlstate == _POSTGRES_READ_ONLY_TRANSACTION:
+        reason = read_only_reason(engine) or str(orig).strip().splitlines()[0]
+        return read_only_error(url, reason)
+    return None
 
 
 def session_factory(engine: sa.Engine) -> sessionmaker[Session]:

@@ -117,8 +117,11 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> tuple[str | None, str 
             f"rrg knows no schema revision {revision!r}",
             hint=f"give --revision head or one of {', '.join(sorted(known))}",
         )
-    from rrg_registry.store.engine import use_wal_journal
+    from rrg_registry.store.engine import read_only_error, read_only_reason, use_wal_journal
 
+    reason = read_only_reason(engine)
+    if reason is not None:
+        raise read_only_error(display_url(engine), reason)
     before = checked_revision(engine)  # refuse what can be refused before taking the lock
     if before is not None:
         _refuse_unknown(display_url(engine), before)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,7 +31,7 @@ from rrg_registry.errors import (
 )
 from rrg_registry.filters import RUN_FIELDS, MetricFilter, SortKey
 from rrg_registry.status import REAPED_PREFIX, RESUMABLE_STATUSES, RunStatus, check_transition, parse_status
-from rrg_registry.store.engine import session_factory, transaction
+from rrg_registry.store.engine import explain_write_error, session_factory, transaction
 from rrg_registry.store.tables import (
     CheckpointRow,
     DatasetRow,
@@ -102,9 +103,19 @@ class SqlStore:
         self.engine = engine
         self._sessions = session_factory(engine)
 
-    def transaction(self):
-        """A managed session (commit on success, rollback on error, always closed)."""
-        return transaction(self._sessions)
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A managed session (commit on success, rollback on error, always closed). A write that
+        waited out another process's lock, or that the database refused as read-only, becomes
+        :class:`~rrg_registry.errors.RegistryLocked` / :class:`~rrg_registry.errors.RegistryReadOnly`."""
+        try:
+            with transaction(self._sessions) as session:
+                yield session
+        except sa.exc.DBAPIError as error:
+            explained = explain_write_error(error, self.engine)
+            if explained is None:
+                raise
+            raise explained from None
 
     def dispose(self) -> None:
         """Close every pooled connection."""

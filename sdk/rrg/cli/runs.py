@@ -71,7 +71,7 @@ def list_runs(registry, recipe, stage, model, statuses, tags, where, sort, ascen
     Example:
       rrg runs list --stage sft --where "green_flare>0.8" --sort green_flare --limit 5
     """
-    registry.reap_stale_runs()
+    registry.reap_stale_runs(strict=False)  # browsing still lists a read-only or locked registry
     found = registry.search_runs(
         recipe=recipe, stage=stage, model=model, status=list(statuses), tag=list(tags),
         where=list(where), sort=sort, ascending=ascending, limit=limit,
@@ -114,7 +114,7 @@ def show_run(registry, run_id, output_format) -> None:
     Example:
       rrg runs show 3fa2 --json
     """
-    registry.reap_stale_runs()
+    registry.reap_stale_runs(strict=False)  # browsing still lists a read-only or locked registry
     detail = registry.get_run(run_id)
     if output_format == "json":
         emit_mapping(detail.model_dump(mode="json"), "json")

@@ -28,7 +28,7 @@ def table(registry, layout, tags, output_format) -> None:
     Example:
       rrg table --layout study --tag paper
     """
-    registry.reap_stale_runs()
+    registry.reap_stale_runs(strict=False)  # browsing still lists a read-only or locked registry
     rows = registry.study_table(tags=list(tags))
     emit_rows(rows, output_format, columns=("stage", "model", "run", "green_flare", "bleu4_flare", "ce"),
               title="Table 1: green_flare, BLEU-4 (FLARE) and clinical efficacy")
@@ -48,6 +48,6 @@ def components(registry, tags, output_format) -> None:
     Example:
       rrg components --format csv
     """
-    registry.reap_stale_runs()
+    registry.reap_stale_runs(strict=False)  # browsing still lists a read-only or locked registry
     columns, rows = registry.components_table(tags=list(tags))
     emit_rows(rows, output_format, columns=("component", *columns), title="Table 2: green_flare components")
