@@ -268,6 +268,7 @@ def _prepare(recipe: Recipe, plan: Plan, registry: Registry, events: RunEvents) 
             f"{recipe.source_path or recipe.ref}: both stage.init_from and model.adapter name a starting adapter",
             hint="keep one of them",
         )
+    _require_scorers(recipe, plan)
     events.on_phase("reading data")
     train = None
     if plan.stage != "zero_shot":
@@ -288,6 +289,42 @@ def _prepare(recipe: Recipe, plan: Plan, registry: Registry, events: RunEvents) 
     parent = resolve_init_from(registry, plan.init_from) if plan.init_from else None
     init_adapter = resolve_model_adapter(registry, plan.model.init_adapter) if plan.model.init_adapter else None
     return PreparedRun(plan=plan, train=train, evaluation=evaluation, parent=parent, init_adapter=init_adapter)
+
+
+def _require_scorers(recipe: Recipe, plan: Plan) -> None:
+    """Every evaluation metric and the GRPO reward can run here: each metric's availability check
+    passes (radgraph_f1: the radgraph package installed, its weights and encoder on disk) and the
+    reward builds as the trainer will build it. Nothing is scored and no model is loaded; the
+    metric's own one-line error is raised, prefixed with the recipe file and key."""
+    from rrg.errors import MissingDependencyError
+    from rrg.metrics import METRICS
+
+    where = recipe.source_path or recipe.ref
+
+    def named(key: str, exc: RrgError) -> RrgError:
+        kind = MissingDependencyError if isinstance(exc, MissingDependencyError) else RrgError
+        return kind(f"{where}: {key}: {exc.message}", hint=exc.hint)
+
+    for metric in plan.generation["metrics"]:
+        try:
+            METRICS.check([metric])
+        except RrgError as exc:
+            raise named(f"evaluation.metrics {metric}", exc) from None
+    if plan.reward is None:
+        return
+    from rrg.metrics.radgraph_f1 import RADGRAPH_ARCHIVES
+    from rrg.train.grpo import reward_functions
+
+    scorer = plan.reward["clinical_scorer"]
+    if scorer == "radgraph_f1" and plan.reward["radgraph_model"] not in RADGRAPH_ARCHIVES:
+        raise RrgError(
+            f"{where}: reward.radgraph_model: unknown RadGraph model {plan.reward['radgraph_model']!r}",
+            hint=f"choose from {', '.join(RADGRAPH_ARCHIVES)}",
+        )
+    try:
+        reward_functions(plan)
+    except RrgError as exc:
+        raise named(f"reward.clinical_scorer {scorer}", exc) from None
 
 
 def _require_samples(split: FlareSplit, key: str) -> None:

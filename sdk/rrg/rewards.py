@@ -38,6 +38,7 @@ __all__ = [
     "RewardFunctions",
     "RewardWeights",
     "build_reward_functions",
+    "check_clinical_scorer",
     "clinical_reward",
     "completion_text",
     "composite_reward",
@@ -194,31 +195,66 @@ def _green_flare_entity(predictions: Sequence[str], references: Sequence[str]) -
     return [r.entity_matching for r in score_pairs(predictions, references)]
 
 
-def _radgraph_f1() -> ClinicalScorer:
+def _radgraph_f1(
+    radgraph_model: str = "radgraph-xl", radgraph_reward_level: str = "partial"
+) -> ClinicalScorer:
     from rrg.metrics.radgraph_f1 import RadGraphF1
 
     # The model loads on the first call and stays with this scorer.
-    return RadGraphF1(model_type="radgraph-xl", reward_level="partial")
+    return RadGraphF1(model_type=radgraph_model, reward_level=radgraph_reward_level)  # type: ignore[arg-type]
 
 
-CLINICAL_SCORERS: dict[str, Callable[[], ClinicalScorer]] = {
+def _green_flare_entity_scorer(**options: Any) -> ClinicalScorer:
+    return _green_flare_entity
+
+
+CLINICAL_SCORERS: dict[str, Callable[..., ClinicalScorer]] = {
     "radgraph_f1": _radgraph_f1,
-    "green_flare_entity": lambda: _green_flare_entity,
+    "green_flare_entity": _green_flare_entity_scorer,
 }
-"""Built-in ``R_clin`` scorers by name, each a factory: ``radgraph_f1`` (the study's RadGraph-XL
-F1 at the partial level; needs the weights) and ``green_flare_entity`` (green_flare
-entity_matching, an offline stand-in)."""
+"""Built-in ``R_clin`` scorers by name, each a factory taking the keyword options
+``radgraph_model`` and ``radgraph_reward_level`` (used by ``radgraph_f1`` only):
+``radgraph_f1`` (by default the study's RadGraph-XL F1 at the partial level; needs the weights)
+and ``green_flare_entity`` (green_flare entity_matching, an offline stand-in)."""
 
 
-def _resolve_clinical(scorer: ClinicalScorerName | ClinicalScorer) -> ClinicalScorer:
+def _resolve_clinical(
+    scorer: ClinicalScorerName | ClinicalScorer, **options: Any
+) -> ClinicalScorer:
     if callable(scorer):
         return scorer
     try:
-        return CLINICAL_SCORERS[scorer]()
+        factory = CLINICAL_SCORERS[scorer]
     except KeyError:
         raise ValueError(
             f"unknown clinical scorer {scorer!r}; choose from {', '.join(CLINICAL_SCORERS)} or pass a function"
         ) from None
+    return factory(**options)
+
+
+def check_clinical_scorer(
+    scorer: ClinicalScorerName | ClinicalScorer,
+    *,
+    radgraph_model: str = "radgraph-xl",
+    radgraph_reward_level: str = "partial",
+) -> ClinicalScorer:
+    """Build the clinical scorer and make sure it can run here, without scoring anything.
+
+    A scorer with a ``check()`` method (``radgraph_f1``) is asked: a missing package or missing
+    model weights raise its one-line :class:`~rrg.errors.MissingDependencyError` now rather
+    than at the first training step. Returns the scorer, ready to hand to
+    :func:`build_reward_functions`.
+
+    >>> check_clinical_scorer("green_flare_entity")(["No pneumothorax."], ["Pneumothorax."])
+    [0.6]
+    """
+    built = _resolve_clinical(
+        scorer, radgraph_model=radgraph_model, radgraph_reward_level=radgraph_reward_level
+    )
+    check = getattr(built, "check", None)
+    if callable(check):
+        check()
+    return built
 
 
 def clinical_reward(
@@ -330,6 +366,8 @@ def build_reward_functions(
     think_tags: bool = True,
     code_fences: bool = True,
     separate_terms: bool = False,
+    radgraph_model: str = "radgraph-xl",
+    radgraph_reward_level: str = "partial",
 ) -> RewardFunctions:
     """The study's reward for TRL's ``GRPOTrainer``.
 
@@ -338,9 +376,16 @@ def build_reward_functions(
     With ``separate_terms=True``: the three term functions (``clinical_reward``,
     ``format_reward``, ``rouge_reward``) and their weights, which TRL sums itself and logs one
     by one; TRL cannot clip that sum, so this is refused when the clip bounds could be reached.
+    ``radgraph_model`` and ``radgraph_reward_level`` configure the ``radgraph_f1`` scorer.
+
+    A named scorer is checked as it is built (:func:`check_clinical_scorer`): a scorer that
+    cannot run here (radgraph not installed, its weights not on disk) raises its one-line
+    error now, not at the first training step.
     """
     checks = FormatChecks(think_tags=think_tags, code_fences=code_fences, max_chars=max_chars)
-    scorer = _resolve_clinical(clinical_scorer)
+    scorer = check_clinical_scorer(
+        clinical_scorer, radgraph_model=radgraph_model, radgraph_reward_level=radgraph_reward_level
+    )
     name = (
         clinical_scorer
         if isinstance(clinical_scorer, str)

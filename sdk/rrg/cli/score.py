@@ -99,7 +99,9 @@ def score(
     from rrg.metrics.pairs_file import read_pairs
 
     names = _metric_list(metrics) or list(DEFAULT_METRICS)
-    METRICS.resolve(names)  # unknown names fail before the file is read
+    # unknown names, and metrics that cannot run here (radgraph_f1 without the radgraph extra or
+    # its weights), fail as one line before the file is read
+    METRICS.check(names)
     records = read_pairs(pairs)
     predictions = [r.prediction for r in records]
     references = [r.reference for r in records]

@@ -92,7 +92,8 @@ def evaluate(
         raise ValueError(
             f"{len(predictions)} predictions but {len(references)} references; they must pair up"
         )
-    specs = (registry if registry is not None else METRICS).resolve(list(metrics))
+    # every metric's availability first: a missing package or model fails before any scoring
+    specs = (registry if registry is not None else METRICS).check(list(metrics))
     preds = [truncate(p, truncate_chars) for p in predictions]
     refs = list(references)
 

@@ -40,6 +40,7 @@ __all__ = [
     "f1_from_annotations",
     "locate_radgraph_model",
     "radgraph_cache_dir",
+    "require_radgraph_package",
 ]
 
 RADGRAPH_HUB_REPO = "StanfordAIMI/RRG_scorers"
@@ -58,6 +59,8 @@ Annotator = Callable[[list[str]], Mapping[str, Annotation]]
 """Annotates a list of reports; returns ``{"0": annotation, "1": ...}`` like ``radgraph.RadGraph``."""
 
 _INSTALL_HINT = "pip install 'rrg-sdk[radgraph]'"
+_RADGRAPH_IMPORTS = ("radgraph", "appdirs", "requests")
+"""The package, the module rrg reads its cache folder from, and one it imports undeclared."""
 
 
 def _radgraph_version() -> str:
@@ -66,23 +69,46 @@ def _radgraph_version() -> str:
     try:
         return version("radgraph")
     except PackageNotFoundError:
-        raise MissingDependencyError(
-            "radgraph_f1 needs the 'radgraph' package, which is not installed", hint=_INSTALL_HINT
-        ) from None
+        raise _radgraph_missing(ModuleNotFoundError(name="radgraph")) from None
+
+
+def require_radgraph_package() -> None:
+    """Raise the one-line install hint unless the radgraph package and what it imports are here.
+
+    Cheap: looks the modules up without importing them (importing radgraph loads torch). Checked
+    first, before anything that needs one of radgraph's own dependencies (``appdirs``), so a
+    default install (no ``radgraph`` extra) gets the hint, not a ``No module named`` traceback.
+    """
+    from importlib.util import find_spec
+
+    _radgraph_version()
+    for module in _RADGRAPH_IMPORTS:
+        if find_spec(module) is None:
+            raise _radgraph_missing(ModuleNotFoundError(name=module))
 
 
 def radgraph_cache_dir() -> Path:
     """Where the radgraph package keeps its models: ``<user cache>/radgraph/<radgraph version>``
     (``appdirs.user_cache_dir``, i.e. ``$XDG_CACHE_HOME`` or ``~/.cache`` on Linux)."""
-    import appdirs
-
-    return Path(appdirs.user_cache_dir("radgraph")) / _radgraph_version()
+    version = _radgraph_version()  # the install hint before appdirs, which comes with radgraph
+    try:
+        import appdirs
+    except ImportError as exc:
+        raise _radgraph_missing(exc) from None
+    return Path(appdirs.user_cache_dir("radgraph")) / version
 
 
 def _radgraph_missing(exc: ImportError) -> MissingDependencyError:
     """The radgraph package, or a module it imports, is not installed: say which."""
     missing = getattr(exc, "name", None) or "radgraph"
-    return MissingDependencyError(f"radgraph_f1 cannot import {missing!r} (needed by the radgraph package)", hint=_INSTALL_HINT)
+    if missing == "radgraph":
+        return MissingDependencyError(
+            "radgraph_f1 needs the 'radgraph' package, which is not installed", hint=_INSTALL_HINT
+        )
+    return MissingDependencyError(
+        f"radgraph_f1 cannot import {missing!r} (needed by the radgraph package)",
+        hint=_INSTALL_HINT,
+    )
 
 
 def f1_from_annotations(
@@ -205,9 +231,22 @@ class RadGraphF1:
         """What to record next to the scores."""
         return {"model_type": self.model_type, "reward_level": self.reward_level}
 
-    def _load(self) -> Annotator:
+    def check(self) -> None:
+        """Raise a one-line :class:`~rrg.errors.MissingDependencyError` unless this scorer can
+        run here: the radgraph package installed, the model and its encoder on disk. Nothing is
+        downloaded and no model is loaded (``rrg run`` calls this before it records a run). A
+        scorer given an ``annotator`` needs none of it."""
+        if self._annotator is None:
+            self._model_dir()
+
+    def _model_dir(self) -> Path:
+        require_radgraph_package()
         model_dir = locate_radgraph_model(self.model_type, self.model_cache_dir)
         _check_encoder_cached(model_dir, self.hf_cache_dir)
+        return model_dir
+
+    def _load(self) -> Annotator:
+        model_dir = self._model_dir()
         try:
             from radgraph import RadGraph
         except ImportError as exc:

@@ -44,6 +44,7 @@ class MetricValues:
 
 
 MetricFunction = Callable[[Sequence[str], Sequence[str]], MetricValues]
+MetricCheck = Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ class MetricSpec:
     compute: MetricFunction
     default: bool = False
     """Part of the default set of ``evaluate`` and ``rrg score``."""
+    check: MetricCheck | None = None
+    """Raises a one-line :class:`~rrg.errors.RrgError` when the metric cannot run here (a
+    package or model weights missing), cheaply and without scoring anything; ``None`` when it
+    always can. Called before any scoring, and by ``rrg run`` before a run is recorded."""
 
 
 def _green_flare(predictions: Sequence[str], references: Sequence[str]) -> MetricValues:
@@ -119,6 +124,12 @@ def _rouge_l(predictions: Sequence[str], references: Sequence[str]) -> MetricVal
     return MetricValues({"rouge_l": mean}, [{"rouge_l": v} for v in values])
 
 
+def _radgraph_f1_check() -> None:
+    from rrg.metrics.radgraph_f1 import RadGraphF1
+
+    RadGraphF1().check()
+
+
 def _radgraph_f1(predictions: Sequence[str], references: Sequence[str]) -> MetricValues:
     from rrg.metrics.radgraph_f1 import RadGraphF1
 
@@ -140,14 +151,22 @@ GREEN_LLM_EXPLANATION = (
 )
 
 
-def _green_llm(predictions: Sequence[str], references: Sequence[str]) -> MetricValues:
-    raise MissingDependencyError(
+def _green_llm_missing() -> MissingDependencyError:
+    return MissingDependencyError(
         GREEN_LLM_EXPLANATION,
         hint=(
             "register your own scorer on a copy of rrg.metrics.METRICS under the name green_llm "
             "and pass it to evaluate(registry=...); see docs/metrics.md"
         ),
     )
+
+
+def _green_llm_check() -> None:
+    raise _green_llm_missing()
+
+
+def _green_llm(predictions: Sequence[str], references: Sequence[str]) -> MetricValues:
+    raise _green_llm_missing()
 
 
 class MetricRegistry(Mapping[str, MetricSpec]):
@@ -193,6 +212,15 @@ class MetricRegistry(Mapping[str, MetricSpec]):
             specs.append(spec)
         return specs
 
+    def check(self, names: Sequence[str]) -> list[MetricSpec]:
+        """:meth:`resolve` ``names``, then run each one's :attr:`MetricSpec.check`: the first
+        metric that cannot run here raises its one-line error before anything is scored."""
+        specs = self.resolve(names)
+        for spec in specs:
+            if spec.check is not None:
+                spec.check()
+        return specs
+
     def defaults(self) -> tuple[str, ...]:
         return tuple(name for name, spec in self._specs.items() if spec.default)
 
@@ -223,11 +251,13 @@ METRICS = MetricRegistry(
             "radgraph_f1",
             "RadGraph F1 (radgraph package, RadGraph-XL, partial level); needs the model weights",
             _radgraph_f1,
+            check=_radgraph_f1_check,
         ),
         MetricSpec(
             "green_llm",
             "GREEN of Ostmeier et al. (2024), LLM-judged; not built in, register a scorer",
             _green_llm,
+            check=_green_llm_check,
         ),
     ],
     read_only=True,

@@ -17,7 +17,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def reward_functions(plan: Plan) -> Any:
-    """The plan's reward as TRL reward functions: one clipped weighted sum that logs its terms."""
+    """The plan's reward as TRL reward functions: one clipped weighted sum that logs its terms.
+
+    Building checks the clinical scorer (package installed, weights on disk) and raises its
+    one-line error when it cannot run; the engine builds the reward before a run is recorded."""
     from rrg.rewards import RewardWeights, build_reward_functions
 
     reward = plan.reward or {}
@@ -28,6 +31,8 @@ def reward_functions(plan: Plan) -> Any:
         max_chars=reward["max_chars"],
         think_tags=reward["forbid_thinking_tags"],
         code_fences=reward["forbid_code_fences"],
+        radgraph_model=reward.get("radgraph_model", "radgraph-xl"),
+        radgraph_reward_level=reward.get("radgraph_reward_level", "partial"),
     )
 
 
