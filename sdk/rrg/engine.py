@@ -130,6 +130,7 @@ def run_recipe(
     output_dir: str | Path = DEFAULT_OUTPUT_DIR,
     events: RunEvents | None = None,
     prepared: PreparedRun | None = None,
+    verbose: bool = False,
 ) -> Run:
     """Run ``recipe`` and record it; returns the :class:`~rrg.run.Run` handle.
 
@@ -137,11 +138,20 @@ def run_recipe(
     ``device="cpu"`` runs a GPU recipe on the CPU (see :func:`rrg.plan.resolve_plan`); outputs
     (checkpoints, the exported adapter) go to ``output_dir/<run id>/``. ``prepared`` is what
     :func:`prepare_run` returned for this recipe, registry and device, if the caller checked
-    first (the CLI does, so a user error prints before any progress display).
+    first (the CLI does, so a user error prints before any progress display). The libraries'
+    own progress bars and deprecation warnings stay quiet unless ``verbose``.
     """
+    from rrg.logs import quiet_libraries
+
+    with quiet_libraries(verbose):
+        return _run_recipe(recipe, registry, device, output_dir, events or RunEvents(), prepared)
+
+
+def _run_recipe(
+    recipe: Recipe, registry: Registry | None, device: str | None, output_dir: str | Path, events: RunEvents, prepared: PreparedRun | None
+) -> Run:
     from rrg.run import Run
 
-    events = events or RunEvents()
     if registry is None:
         from rrg_registry import Registry as RegistryClass
 
@@ -164,6 +174,7 @@ def resume_run(
     registry: Registry,
     device: str | None = None,
     events: RunEvents | None = None,
+    verbose: bool = False,
 ) -> Run:
     """Continue an interrupted or failed SFT/GRPO run from its last valid checkpoint, as the same run.
 
@@ -173,6 +184,7 @@ def resume_run(
     ``resume_from_checkpoint``); what the run recorded after that step is replaced, the rest kept.
     ``device`` defaults to the device the run was planned for.
     """
+    from rrg.logs import quiet_libraries
     from rrg.recipe import Recipe
     from rrg.run import Run
 
@@ -195,11 +207,12 @@ def resume_run(
         )
     recipe = Recipe.load(run.recipe, registry=registry)
     planned_device = (run.plan or {}).get("device")
-    prepared = prepare_run(recipe, registry=registry, device=device or planned_device, events=events)
-    _require_same_data(detail, prepared)
-    registry.resume_run(run_id, checkpoint.step)
-    run_dir = Path(checkpoint.path).parent.parent
-    _execute(registry, run_id, recipe, prepared, run_dir, events, resume_from=Path(checkpoint.path))
+    with quiet_libraries(verbose):
+        prepared = prepare_run(recipe, registry=registry, device=device or planned_device, events=events)
+        _require_same_data(detail, prepared)
+        registry.resume_run(run_id, checkpoint.step)
+        run_dir = Path(checkpoint.path).parent.parent
+        _execute(registry, run_id, recipe, prepared, run_dir, events, resume_from=Path(checkpoint.path))
     return Run(run_id, registry=registry, plan=prepared.plan)
 
 
@@ -557,6 +570,7 @@ def _execute(
     except KeyboardInterrupt as exc:
         _still_running(registry, run_id)
         registry.finish_run(run_id, "interrupted", f"interrupted ({str(exc) or 'Ctrl-C'})")
+        exc.rrg_run = (run_id, recipe.ref, prepared.plan.stage)  # read by the CLI's one-line message
         raise
     except BaseException as exc:
         _still_running(registry, run_id)

@@ -51,10 +51,14 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except KeyboardInterrupt as exc:
             cause = str(exc) or "Ctrl-C"
-            raise Interrupted(
-                f"stopped by {cause}; a run in progress is recorded as interrupted "
-                "(see rrg runs list --status interrupted)"
-            ) from None
+            run = getattr(exc, "rrg_run", None)
+            if run is None:
+                message = f"stopped by {cause}"
+            else:
+                run_id, recipe, stage = run
+                again = f"rrg run {recipe}" if stage == "zero_shot" else f"rrg resume {run_id}"
+                message = f"stopped by {cause}; run {run_id} ({recipe}) is recorded as interrupted (continue it: {again})"
+            raise Interrupted(message) from None
 
     def __init__(self, *args, lazy_commands: dict[str, str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)

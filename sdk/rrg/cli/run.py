@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Self
 
 import click
 
-from rrg.cli.output import dumps_json, format_cell
+from rrg.cli.output import dumps_json, format_cell, format_number
 from rrg.cli.recipe import set_option
 from rrg.cli.registry_option import registry_url_option
 
@@ -32,7 +33,8 @@ def _load(recipe_ref: str, overrides: tuple[str, ...], registry: Any) -> Any:
 @set_option
 @device_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan(recipe_ref: str, overrides: tuple[str, ...], device: str | None, as_json: bool) -> None:
+@registry_url_option
+def plan(recipe_ref: str, overrides: tuple[str, ...], device: str | None, as_json: bool, registry_url: str) -> None:
     """Show what RECIPE would do on this machine, without loading any weights.
 
     \b
@@ -42,12 +44,13 @@ def plan(recipe_ref: str, overrides: tuple[str, ...], device: str | None, as_jso
     \b
     Examples:
       rrg plan recipes/demo/sft.yaml
-      rrg plan recipes/paper/qwen3-vl-4b/grpo.yaml --device cpu --json
+      rrg plan recipes/paper/qwen3-vl-4b/grpo.yaml --device cpu --set data.root=demo --json
     """
-    from rrg.cli.recipe import _registry
+    from rrg.cli.recipe import _RegistryOnDemand
     from rrg.plan import resolve_plan
 
-    resolved = resolve_plan(_load(recipe_ref, overrides, _registry()), device=device)
+    # the registry is read only for a name@version recipe, and never created
+    resolved = resolve_plan(_load(recipe_ref, overrides, _RegistryOnDemand(registry_url)), device=device)
     if as_json:
         click.echo(resolved.to_json())
         return
@@ -124,7 +127,8 @@ def print_plan(resolved: Any) -> None:
 
 
 class _Progress:
-    """One rich progress display for the phases of a run."""
+    """One rich progress display for the phases of a run, in a terminal: each phase a bar that
+    ends done (not ``0/?``), training and generation with their rate and time left."""
 
     def __init__(self, console: Any) -> None:
         from rich.progress import (
@@ -133,6 +137,7 @@ class _Progress:
             Progress,
             TextColumn,
             TimeElapsedColumn,
+            TimeRemainingColumn,
         )
 
         self.progress = Progress(
@@ -141,6 +146,8 @@ class _Progress:
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
             console=console,
             transient=False,
         )
@@ -152,20 +159,94 @@ class _Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self._finish()
         self.progress.__exit__(*exc)
 
+    def _finish(self) -> None:
+        """Show the phase that ended as done: its steps, or 1/1 for a phase without a count."""
+        if self.task is None:
+            return
+        task = next((t for t in self.progress.tasks if t.id == self.task), None)
+        done = max(int(task.completed), 1) if task is not None else 1
+        self.progress.update(self.task, total=done, completed=done)
+        self.progress.stop_task(self.task)
+
     def on_phase(self, phase: str) -> None:
-        if self.task is not None:
-            self.progress.stop_task(self.task)
+        self._finish()
         self.phase = phase
         self.task = self.progress.add_task(phase, total=None, info="")
 
     def on_train_step(self, step: int, total: int, logs: dict[str, float]) -> None:
-        info = "  ".join(f"{k} {v:.4g}" for k, v in logs.items())
+        info = "  ".join(f"{k} {format_number(v, k)}" for k, v in logs.items())
         self.progress.update(self.task, completed=step, total=total or None, info=info)
 
     def on_generate(self, done: int, total: int) -> None:
         self.progress.update(self.task, completed=done, total=total, info="")
+
+
+PLAIN_PROGRESS_SECONDS = 30.0
+"""How often a run writes a progress line when its output is not a terminal."""
+
+
+class _PlainProgress:
+    """Progress for logs (a pipe, a file, ``nohup``, CI): one line when each phase starts, and while
+    a phase counts steps or samples a line at most every ``PLAIN_PROGRESS_SECONDS``: done/total,
+    the latest logged values, the rate and the time left."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.started = time.monotonic()
+        self.phase = ""
+        self.phase_started = self.started
+        self.last_line = 0.0
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self._line("done")
+
+    def _line(self, text: str) -> None:
+        print(f"[{_clock(time.monotonic() - self.started)}] {text}", file=self.stream, flush=True)
+
+    def on_phase(self, phase: str) -> None:
+        self.phase, self.phase_started, self.last_line = phase, time.monotonic(), time.monotonic()
+        self._line(phase)
+
+    def _count(self, done: int, total: int, unit: str, info: str = "") -> None:
+        now = time.monotonic()
+        if now - self.last_line < PLAIN_PROGRESS_SECONDS and not (total and done >= total):
+            return
+        self.last_line = now
+        elapsed = max(now - self.phase_started, 1e-9)
+        rate = done / elapsed
+        parts = [f"{self.phase}: {unit} {done}/{total}" if total else f"{self.phase}: {unit} {done}"]
+        if info:
+            parts.append(info)
+        parts.append(f"{rate:.3g} {unit}s/s")
+        if total and rate > 0 and done < total:
+            parts.append(f"eta {_clock((total - done) / rate)}")
+        self._line(", ".join(parts))
+
+    def on_train_step(self, step: int, total: int, logs: dict[str, float]) -> None:
+        info = " ".join(f"{k} {format_number(v, k)}" for k, v in logs.items())
+        self._count(step, total, "step", info)
+
+    def on_generate(self, done: int, total: int) -> None:
+        self._count(done, total, "sample")
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def progress_for(console: Any) -> Any:
+    """The live display in a terminal, plain lines anywhere else."""
+    return _Progress(console) if console.is_terminal else _PlainProgress(console.file)
 
 
 @click.command("run")
@@ -204,7 +285,7 @@ def run(recipe_ref: str, overrides: tuple[str, ...], device: str | None, dry_run
     datasets.disable_progress_bars()  # no "Map" bars while preparing the training sets
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     console = Console(stderr=True)
-    with Registry.from_url(registry_url) as registry:
+    with _registry_for(registry_url, dry_run) as registry:
         # Everything a user can get wrong fails here, as one line, before any progress display.
         prepared = prepare_run(recipe, registry=registry, device=device)
         if dry_run:
@@ -218,7 +299,7 @@ def run(recipe_ref: str, overrides: tuple[str, ...], device: str | None, dry_run
             finished = run_recipe(recipe, registry=registry, device=device, output_dir=output_dir, prepared=prepared)
             click.echo(dumps_json(_run_json(finished)))
             return
-        with _Progress(console) as progress:
+        with progress_for(console) as progress:
             events = RunEvents(on_phase=progress.on_phase, on_train_step=progress.on_train_step, on_generate=progress.on_generate)
             finished = run_recipe(recipe, registry=registry, device=device, output_dir=output_dir, events=events, prepared=prepared)
         print_summary(finished)
@@ -258,10 +339,24 @@ def resume(run_ref: str, device: str | None, as_json: bool, registry_url: str) -
             finished = resume_run(run_ref, registry=registry, device=device)
             click.echo(dumps_json(_run_json(finished)))
             return
-        with _Progress(Console(stderr=True)) as progress:
+        with progress_for(Console(stderr=True)) as progress:
             events = RunEvents(on_phase=progress.on_phase, on_train_step=progress.on_train_step, on_generate=progress.on_generate)
             finished = resume_run(run_ref, registry=registry, device=device, events=events)
         print_summary(finished)
+
+
+def _registry_for(url: str, dry_run: bool) -> Any:
+    """The registry a run records in; a dry run records nothing, so where the registry does not
+    exist yet it checks against an empty one in memory instead of creating the file."""
+    from rrg_registry import NotFound, Registry
+    from rrg_registry.registry import require_existing_registry
+
+    if dry_run:
+        try:
+            require_existing_registry(url)
+        except NotFound:  # no registry there yet: nothing to look up in it
+            return Registry.from_url("sqlite://")
+    return Registry.from_url(url)
 
 
 def _run_json(finished: Any) -> dict[str, Any]:

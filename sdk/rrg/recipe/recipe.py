@@ -126,15 +126,17 @@ class Recipe:
         *,
         device: str | None = None,
         output_dir: str | Path = "rrg_runs",
+        verbose: bool = False,
     ) -> Any:
         """Run the recipe (plan, train, evaluate) and record it; returns a :class:`~rrg.run.Run`.
 
         ``registry`` defaults to ``$RRG_REGISTRY_URL`` or ``./rrg.db``; ``device="cpu"`` runs a GPU
-        recipe on the CPU anyway (tiny models); outputs go to ``output_dir/<run id>/``.
+        recipe on the CPU anyway (tiny models); outputs go to ``output_dir/<run id>/``. Quiet by
+        default: ``verbose=True`` lets the libraries print their own progress bars and warnings.
         """
         from rrg.engine import run_recipe
 
-        return run_recipe(self, registry=registry, device=device, output_dir=output_dir)
+        return run_recipe(self, registry=registry, device=device, output_dir=output_dir, verbose=verbose)
 
     def plan(self, *, device: str | None = None) -> Any:
         """What :meth:`run` would do on this machine (:class:`~rrg.plan.Plan`), without loading weights."""
