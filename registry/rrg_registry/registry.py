@@ -17,6 +17,7 @@ from rrg_registry import entities
 from rrg_registry.errors import (
     InvalidQuery,
     InvalidTransition,
+    NotFound,
     RegistryError,
     RegistryLocked,
     RegistryReadOnly,
@@ -55,6 +56,40 @@ def _check_sqlite_folder(database: str | None) -> None:
             f"cannot create the registry {database}: the folder {folder} does not exist",
             hint="create the folder or give another --registry / RRG_REGISTRY_URL",
         )
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The SQLite file ``url`` names (a bare path or ``sqlite:///PATH``); None for ``:memory:``,
+    ``file:`` URIs, other databases and URLs that cannot be read (opening reports those)."""
+    import sqlalchemy as sa
+
+    text = url.strip()
+    if "://" not in text:
+        database: str | None = text
+    else:
+        try:
+            parsed = sa.make_url(text)
+        except (sa.exc.ArgumentError, ValueError):
+            return None
+        if parsed.get_backend_name() != "sqlite":
+            return None
+        database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def require_existing_registry(url: str) -> None:
+    """Raise :class:`~rrg_registry.errors.NotFound` when ``url`` names a SQLite file that does not
+    exist, creating nothing: what commands that only read call before opening. A server database
+    (PostgreSQL) exists by definition; a missing folder is reported when the URL is opened."""
+    path = _sqlite_file(url)
+    if path is None or path.exists() or not path.parent.is_dir():
+        return
+    raise NotFound(
+        f"no registry at {path.resolve()}",
+        hint="point at one with --registry URL or RRG_REGISTRY_URL; `rrg run` creates one",
+    )
 
 
 def _engine_for(url: str):
@@ -152,19 +187,23 @@ class Registry:
     # -- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def from_url(cls, url: str) -> Registry:
+    def from_url(cls, url: str, create: bool = True) -> Registry:
         """Open the registry at ``url`` (``sqlite:///PATH``, a bare file path, or ``postgresql://...``).
 
         An empty database is built by running every migration, once even when several processes
         open it at the same moment; one at an older schema revision is refused with
         :class:`~rrg_registry.errors.StaleSchema` and the command that upgrades it, a SQLite file of
         another application with :class:`~rrg_registry.errors.NotARegistry` (and left unchanged).
+        With ``create=False`` (what commands that only read pass) a SQLite file that does not exist
+        is refused with :class:`~rrg_registry.errors.NotFound` instead of being created.
         """
         import sqlalchemy as sa
 
         from rrg_registry.store.schema import display_url, ensure_schema
         from rrg_registry.store.sql_store import SqlStore
 
+        if not create:
+            require_existing_registry(url)
         engine = _open_engine(url)
         try:
             ensure_schema(engine)
@@ -180,9 +219,10 @@ class Registry:
         return cls(SqlStore(engine), display_url(engine))
 
     @classmethod
-    def default(cls, environ: Mapping[str, str] | None = None) -> Registry:
-        """The registry named by ``$RRG_REGISTRY_URL``, else ``./rrg.db``. For entry points only."""
-        return cls.from_url(resolve_url(None, environ))
+    def default(cls, environ: Mapping[str, str] | None = None, create: bool = True) -> Registry:
+        """The registry named by ``$RRG_REGISTRY_URL``, else ``./rrg.db``. For entry points only;
+        ``create`` as in :meth:`from_url`."""
+        return cls.from_url(resolve_url(None, environ), create=create)
 
     @staticmethod
     def upgrade_schema(url: str, revision: str = "head") -> tuple[str | None, str | None]:
@@ -547,23 +587,51 @@ class Registry:
             runs=runs, metric_names=tuple(ordered), paired_tests=tuple(tests), skipped_tests=tuple(skipped)
         )
 
-    def study_table(self, tags: Sequence[str] = (), metrics: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    def study_choices(
+        self, tags: Sequence[str] = (), pick: str = "latest", recipes: Sequence[str] = ()
+    ) -> list[Any]:
+        """For each (stage, model family) with a succeeded run (carrying every tag in ``tags``), the
+        run that fills its row and the candidates passed over, as :class:`rrg_registry.study.RowChoice`:
+        zero-shot rows take base models only; the recipe named for the row (``recipes``, else the
+        study's) narrows the candidates; ``pick`` is ``latest`` (ended last) or ``best`` (highest
+        green_flare). See :mod:`rrg_registry.study`."""
+        return self._chosen_runs(tags, pick, recipes)
+
+    def study_table(
+        self,
+        tags: Sequence[str] = (),
+        metrics: Sequence[str] | None = None,
+        pick: str = "latest",
+        recipes: Sequence[str] = (),
+    ) -> list[dict[str, Any]]:
         """The study's Table 1 from the registry: one row per (stage, model family) with the metrics
-        of the succeeded run that ended last (see :mod:`rrg_registry.study`)."""
+        of the run chosen for it (:meth:`study_choices`), its id, recipe and the candidates passed over."""
         from rrg_registry import study
 
-        chosen = self._chosen_runs(tags)
+        chosen = self._chosen_runs(tags, pick, recipes)
         return study.study_rows(chosen, tuple(metrics) if metrics else study.STUDY_METRICS)
 
-    def components_table(self, tags: Sequence[str] = ()) -> tuple[list[str], list[dict[str, Any]]]:
-        """The study's Table 2: (column names, one row per green_flare component)."""
+    def components_table(
+        self,
+        tags: Sequence[str] = (),
+        pick: str = "latest",
+        recipes: Sequence[str] = (),
+        choices: Sequence[Any] | None = None,
+    ) -> tuple[list[str], list[dict[str, Any]]]:
+        """The study's Table 2: (column names, one row per green_flare component), the runs chosen as
+        for Table 1 (or ``choices``, from :meth:`study_choices`)."""
         from rrg_registry import study
 
-        chosen = self._chosen_runs(tags)
-        components = self._store.latest_components([run.id for run in chosen.values()])
+        chosen = list(choices) if choices is not None else self._chosen_runs(tags, pick, recipes)
+        components = self.latest_components([c.run.id for c in chosen if c.run is not None])
         return study.components_rows(chosen, components)
 
-    def _chosen_runs(self, tags: Sequence[str]) -> dict[tuple[str, str], entities.RunSummary]:
-        picks = self._store.latest_succeeded_per_stage_model(list(tags))
-        summaries = {s.id: s for s in self._store.summaries(list(picks.values()))}
-        return {key: summaries[run_id] for key, run_id in picks.items()}
+    def latest_components(self, run_ids: Sequence[str]) -> dict[str, entities.GreenFlareComponents]:
+        """Each run's most recently logged green_flare components (runs without any left out)."""
+        return self._store.latest_components(list(run_ids))
+
+    def _chosen_runs(self, tags: Sequence[str], pick: str = "latest", recipes: Sequence[str] = ()) -> list[Any]:
+        from rrg_registry import study
+
+        candidates = self.search_runs(status="succeeded", tag=list(tags))
+        return study.choose_rows(candidates, pick=pick, recipes=list(recipes))

@@ -442,7 +442,10 @@ def _plan_data(spec: Any, where: Any) -> PlanData:
     from rrg.data.layout import locate_split, resolve_data_root
 
     data = spec.data
-    root = resolve_data_root(data.root, data.dataset, data.category)
+    try:
+        root = resolve_data_root(data.root, data.dataset, data.category)
+    except RrgError as exc:  # name the recipe the setting comes from
+        raise type(exc)(f"{where}: {exc.message}", hint=exc.hint) from None
 
     def count(split: str, limit: int | None) -> int:
         location = locate_split(root, data.dataset, split, data.category)

@@ -120,7 +120,7 @@ def test_a_missing_paper_data_root_is_one_line(rrg_cache_env: Path, no_weights: 
     code, output = plan(str(recipe), "--device", "cpu", "--set", "model.id=tiny")
     assert code == 2
     expected = (
-        "Error: data.root: folder data/organized_dataset does not exist "
+        f"Error: {recipe}: data.root: folder data/organized_dataset does not exist "
         "(hint: set data.root to a FLARE organized_dataset folder, or to 'demo' for the bundled demo set)"
     )
     assert output.strip().splitlines() == [expected]

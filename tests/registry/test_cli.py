@@ -8,8 +8,10 @@ import io
 import json
 import re
 import sys
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from rrg.cli import cli
@@ -182,7 +184,7 @@ def test_compare(filled):
     assert better["mean_difference"] == pytest.approx(0.1) and better["p_value"] == pytest.approx(1 / 2001)
     assert worse["mean_difference"] == pytest.approx(-0.2) and worse["ci_high"] < 0
     table = rrg(url, "compare", sft, ocr).output
-    assert "paired bootstrap" in table and "0.0001" in table
+    assert "paired bootstrap" in table and "1e-04" in table  # p = 1/10001: scientific, not 0.0001
     header = rrg(url, "compare", sft, ocr, "--csv").output.splitlines()[0]
     assert header == f"metric,{sft},{ocr},{ocr}-{sft}"
 
@@ -202,11 +204,14 @@ def test_study_table_and_components(filled):
     url, runs = filled
     data = json.loads(rrg(url, "table", "--layout", "study", "--json").output)
     assert data == [
-        {"stage": "zero_shot", "model": "qwen3_vl", "run": runs["zs"].id, "green_flare": 0.695, "bleu4_flare": 0.05, "ce": 0.327},
-        {"stage": "sft", "model": "deepseek_ocr", "run": runs["ocr"].id, "green_flare": 0.846, "bleu4_flare": 0.05, "ce": 0.957},
-        {"stage": "sft", "model": "qwen3_vl", "run": runs["sft"].id, "green_flare": 0.769, "bleu4_flare": 0.05, "ce": 0.843},
+        {"stage": "zero_shot", "model": "qwen3_vl", "run": runs["zs"].id, "green_flare": 0.695, "bleu4_flare": 0.05,
+         "ce": 0.327, "recipe": "zs@1", "passed_over": []},
+        {"stage": "sft", "model": "deepseek_ocr", "run": runs["ocr"].id, "green_flare": 0.846, "bleu4_flare": 0.05,
+         "ce": 0.957, "recipe": "ocr@1", "passed_over": []},
+        {"stage": "sft", "model": "qwen3_vl", "run": runs["sft"].id, "green_flare": 0.769, "bleu4_flare": 0.05,
+         "ce": 0.843, "recipe": "sft@1", "passed_over": []},
     ]
-    assert rrg(url, "table", "--csv").output.splitlines()[0] == "stage,model,run,green_flare,bleu4_flare,ce"
+    assert rrg(url, "table", "--csv").output.splitlines()[0] == "stage,model,recipe,run,green_flare,bleu4_flare,ce"
     components = rrg(url, "components", "--csv").output.splitlines()
     assert components[0] == "component,deepseek_ocr/sft,qwen3_vl/zero_shot,qwen3_vl/sft"
     assert components[1] == "entity_matching,0.846,0.695,0.769"
@@ -244,6 +249,10 @@ def test_unsupported_url_is_one_line(tmp_path):
 
 def test_db_commands_and_stale_refusal(empty_database, monkeypatch):
     url = empty_database.url
+    if empty_database.dialect == "sqlite":  # reading never creates a registry file
+        missing = rrg(url, "db", "current")
+        assert missing.exit_code == 2 and missing.output.startswith("Error: no registry at ")
+        Path(sa.make_url(url).database).touch()
     assert rrg(url, "db", "current").output == "revision none (this rrg needs 0002): empty\n"
     assert rrg(url, "db", "upgrade", "--revision", "0001").output == "registry upgraded from empty to 0001\n"
     stale = rrg(url, "runs", "list")

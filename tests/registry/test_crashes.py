@@ -45,7 +45,8 @@ CHILD = textwrap.dedent(
 
             def upgrade_then_stall():
                 upgrade()
-                Path(marker).write_text(str(os.getpid()))
+                Path(marker + ".part").write_text(str(os.getpid()))
+                os.replace(marker + ".part", marker)  # the parent never reads a half-written marker
                 time.sleep(600)
 
             module.upgrade = upgrade_then_stall

@@ -33,6 +33,9 @@ def test_opening_a_registry_never_imports_alembic_or_the_ml_stack(tmp_path):
 
 
 def test_browsing_commands_do_not_import_torch(tmp_path):
+    from rrg_registry import Registry
+
+    Registry.from_url(f"{tmp_path}/r.db").close()  # a registry to browse (reading never creates one)
     loaded = _modules_after(
         "from rrg.cli import cli\n"
         f"cli.main(['runs', 'list', '--registry', '{tmp_path}/r.db'], standalone_mode=False)"

@@ -194,7 +194,8 @@ def test_study_tables(registry, factory, clock):
         ("grpo", "qwen3_vl", runs[("grpo", "qwen3_vl")].id, 0.793),
     ]
     assert old.id not in {r["run"] for r in table}
-    assert set(table[0]) == {"stage", "model", "run", "green_flare", "bleu4_flare", "ce"}
+    assert set(table[0]) == {"stage", "model", "run", "green_flare", "bleu4_flare", "ce", "recipe", "passed_over"}
+    assert table[2]["passed_over"] == [{"run": old.id, "recipe": "q-sft@1", "reason": "earlier"}]
 
     columns, rows = registry.components_table()
     assert columns == ["deepseek_ocr/zero_shot", "deepseek_ocr/sft", "qwen3_vl/sft", "qwen3_vl/grpo"]

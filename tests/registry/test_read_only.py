@@ -243,7 +243,7 @@ def test_a_read_only_mount_browses_and_refuses_writes_in_one_line(read_only_moun
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount (CI runs as root)")
 def test_a_new_registry_on_a_read_only_mount_is_one_line(read_only_mount):
     url = f"sqlite:///{read_only_mount[1] / 'rrg.db'}"
-    result = rrg(url, "runs", "list")
+    result = rrg(url, "db", "upgrade")
     assert result.exit_code == 2, result.output
     assert result.output == (
         f"Error: cannot create the registry at {url}: it is on a read-only file system "

@@ -38,9 +38,12 @@ def upgrade(registry_url, revision) -> None:
 @db.command("current")
 @registry_url_option
 def current(registry_url) -> None:
-    """Print the registry's schema revision and the one this rrg needs."""
+    """Print the registry's schema revision and the one this rrg needs (a registry that does not
+    exist is reported, not created)."""
     from rrg_registry import Registry
+    from rrg_registry.registry import require_existing_registry
 
+    require_existing_registry(registry_url)
     revision, head = Registry.schema_revision(registry_url)
     if revision == head:
         state = "up to date"

@@ -1,6 +1,8 @@
-"""Recipe commands: ``rrg check``, ``rrg recipe show|schema|reference``, ``rrg recipes ls|cp``.
+"""Recipe commands: ``rrg check``, ``rrg recipe show|versions|schema|reference``, ``rrg recipes ls|cp``.
 
-None of them loads a model, imports torch or needs a GPU or the network.
+None of them loads a model, imports torch or needs a GPU or the network, and none creates a
+registry: one is opened (``--registry``, else ``$RRG_REGISTRY_URL``, else ``./rrg.db``) only for a
+``name@version`` recipe reference and for ``rrg recipe versions``, and must exist.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ import click
 import yaml
 
 from rrg.cli.output import dumps_json, emit_rows, output_options
+from rrg.cli.registry_option import existing_registry_option, registry_url_option
 from rrg.errors import RrgError
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
 
 
 class _RegistryOnDemand:
-    """The registry named by ``RRG_REGISTRY_URL``, opened only when a recipe names ``name@version``."""
+    """The registry at ``url`` (``None``: ``$RRG_REGISTRY_URL``, else ``./rrg.db``), opened only when
+    a recipe names ``name@version``; a SQLite registry that does not exist is an error, not created."""
 
     def __init__(self, url: str | None) -> None:
         self.url = url
@@ -32,12 +36,8 @@ class _RegistryOnDemand:
             from rrg_registry import Registry
             from rrg_registry.registry import resolve_url
 
-            self._registry = Registry.from_url(resolve_url(self.url, environ={}))
+            self._registry = Registry.from_url(resolve_url(self.url, environ={}), create=False)
         return self._registry.get_recipe_version(name, version)
-
-
-def _registry() -> _RegistryOnDemand:
-    return _RegistryOnDemand(os.environ.get("RRG_REGISTRY_URL"))
 
 
 set_option = click.option(
@@ -65,18 +65,39 @@ def _recipe_files(paths: tuple[Path, ...]) -> tuple[list[Path], list[str]]:
     return files, missing
 
 
+def _data_root_problem(recipe: Any, file: Path) -> str | None:
+    """One line naming ``file`` when the recipe's ``data.root`` is not a FLARE data folder here
+    (relative paths resolve against the working directory, as at run time); None when it is, or
+    when it is ``demo``, the bundled demo set (built on first use, not here)."""
+    data = recipe.spec.data
+    if data.root == "demo":
+        return None
+    from rrg.data.layout import resolve_data_root
+
+    try:
+        resolve_data_root(Path(data.root).expanduser().absolute(), data.dataset, data.category)
+    except RrgError as exc:
+        return f"{file}: {exc.format_message()}"
+    return None
+
+
 @click.command("check")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-def check(paths: tuple[Path, ...]) -> None:
-    """Validate recipe files, or every .yaml file under folders.
+@set_option
+@registry_url_option
+def check(paths: tuple[Path, ...], overrides: tuple[str, ...], registry_url: str) -> None:
+    """Validate recipe files, or every .yaml file under folders, and that their data.root exists.
 
     Prints one line per valid recipe and one line per problem
     (``file:line: key.path: message (hint: ...)``); exits with status 2 if any recipe is invalid.
+    ``--set`` applies to every recipe checked. A registry is read only for ``name@version``
+    references.
 
     \b
     Examples:
       rrg check recipes/
       rrg check my-sft.yaml
+      rrg check recipes/paper/ --set data.root=demo
     """
     from rrg.recipe import Recipe, RecipeError
 
@@ -84,14 +105,19 @@ def check(paths: tuple[Path, ...]) -> None:
     for line in missing:
         click.echo(line)
     invalid = len(missing)
-    registry = _registry()
+    registry = _RegistryOnDemand(registry_url)
     for file in files:
         try:
-            recipe = Recipe.load(file, registry=registry)
+            recipe = Recipe.load(file, overrides=overrides, registry=registry)
         except RecipeError as exc:
             invalid += 1
             for problem in exc.problems:
                 click.echo(problem.format())
+            continue
+        data_problem = _data_root_problem(recipe, file)
+        if data_problem is not None:
+            invalid += 1
+            click.echo(data_problem)
             continue
         click.echo(f"{file}: ok ({recipe.ref}, {recipe.stage}, sha256:{recipe.short_hash})")
     checked = len(files) + len(missing)
@@ -103,14 +129,15 @@ def check(paths: tuple[Path, ...]) -> None:
 
 @click.group("recipe")
 def recipe() -> None:
-    """Inspect one recipe, export the recipe JSON Schema and the reference."""
+    """Inspect one recipe, list the versions a registry holds, export the JSON Schema and the reference."""
 
 
 @recipe.command("show")
 @click.argument("recipe_ref", metavar="RECIPE")
 @set_option
 @click.option("--format", "output_format", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
-def show(recipe_ref: str, overrides: tuple[str, ...], output_format: str) -> None:
+@registry_url_option
+def show(recipe_ref: str, overrides: tuple[str, ...], output_format: str, registry_url: str) -> None:
     """Print the resolved recipe (extends: merged, overrides applied) with its hash.
 
     RECIPE is a file, a built-in name (``rrg recipes ls``) or ``name@version`` from the registry.
@@ -119,10 +146,11 @@ def show(recipe_ref: str, overrides: tuple[str, ...], output_format: str) -> Non
     Examples:
       rrg recipe show demo/sft
       rrg recipe show recipes/demo/grpo.yaml --set training.learning_rate=1e-4 --format json
+      rrg recipe show demo-sft@1 --registry sqlite:////data/rrg.db
     """
     from rrg.recipe import Recipe
 
-    loaded = Recipe.load(recipe_ref, overrides=overrides, registry=_registry())
+    loaded = Recipe.load(recipe_ref, overrides=overrides, registry=_RegistryOnDemand(registry_url))
     if output_format == "json":
         click.echo(
             dumps_json(
@@ -142,6 +170,42 @@ def show(recipe_ref: str, overrides: tuple[str, ...], output_format: str) -> Non
     for override in loaded.overrides:
         click.echo(f"# --set {override}")
     click.echo(loaded.to_yaml(), nl=False)
+
+
+@recipe.command("versions")
+@click.argument("name", required=False)
+@output_options
+@existing_registry_option
+def versions(registry: Any, name: str | None, output_format: str) -> None:
+    """List the recipe versions recorded in the registry (those of NAME), with their runs.
+
+    JSON output is a list of objects with keys recipe (name@version), name, version, hash (the
+    first 12 hex digits of the sha256), recorded (ISO 8601, UTC) and runs (how many runs used it).
+    Show one with ``rrg recipe show NAME@VERSION``.
+
+    \b
+    Examples:
+      rrg recipe versions
+      rrg recipe versions demo-sft --registry sqlite:////data/rrg.db --json
+    """
+    from collections import Counter
+
+    recorded = registry.list_recipe_versions(name)
+    runs = Counter(summary.recipe for summary in registry.search_runs(recipe=name)) if recorded else Counter()
+    rows = [
+        {
+            "recipe": version.ref,
+            "name": version.name,
+            "version": version.version,
+            "hash": version.hash[:12],
+            "recorded": version.created_at.isoformat() if output_format != "table" else version.created_at.strftime("%Y-%m-%d %H:%M"),
+            "runs": runs[version.ref],
+        }
+        for version in recorded
+    ]
+    empty = f"no recorded versions of {name}" if name else "no recorded recipe versions"
+    columns = ("name", "version", "hash", "recorded", "runs") if output_format == "table" else None
+    emit_rows(rows, output_format, columns=columns, title="Recorded recipe versions" if rows else empty)
 
 
 @recipe.command("schema")

@@ -2,6 +2,11 @@
 
 The URL comes from ``--registry``, else ``$RRG_REGISTRY_URL`` (read here, at the entry point),
 else ``sqlite:///rrg.db`` in the working directory. Commands receive an open ``Registry``.
+
+Commands that only read (browsing, tables, comparisons) use :func:`existing_registry_option`:
+they never create a registry, and a SQLite file that does not exist is one line saying where
+none was found and how to point at one. Commands that write (``rrg run``, ``rrg pull``,
+``rrg db upgrade``) create it on first use.
 """
 
 from __future__ import annotations
@@ -27,15 +32,25 @@ def registry_url_option(func: Callable) -> Callable:
     return wrapper
 
 
-def registry_option(func: Callable) -> Callable:
-    """Add ``--registry`` and pass an open ``Registry`` as ``registry`` (closed after the command)."""
-
+def _opened_registry_option(func: Callable, create: bool) -> Callable:
     @registry_url_option
     @functools.wraps(func)
     def wrapper(*args, registry_url: str, **kwargs):
         from rrg_registry import Registry
 
-        with Registry.from_url(registry_url) as registry:
+        with Registry.from_url(registry_url, create=create) as registry:
             return func(*args, registry=registry, **kwargs)
 
     return wrapper
+
+
+def registry_option(func: Callable) -> Callable:
+    """Add ``--registry`` and pass an open ``Registry`` as ``registry`` (closed after the command);
+    a registry that does not exist yet is created. For commands that write."""
+    return _opened_registry_option(func, create=True)
+
+
+def existing_registry_option(func: Callable) -> Callable:
+    """:func:`registry_option` for commands that only read: a SQLite registry that does not exist
+    is an error (exit status 2), never created."""
+    return _opened_registry_option(func, create=False)

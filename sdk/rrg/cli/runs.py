@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from rrg.cli.output import emit_mapping, emit_rows, output_options
-from rrg.cli.registry_option import registry_option
+from rrg.cli.registry_option import existing_registry_option
 
 PREFERRED_METRICS = ("green_flare", "bleu4_flare", "ce")
 LIST_COLUMNS = ("id", "recipe", "stage", "model", "status", "created")
@@ -60,7 +60,7 @@ def runs() -> None:
               help="Sort direction (default: descending for metrics and times, ascending for text).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Most runs to show.")
 @output_options
-@registry_option
+@existing_registry_option
 def list_runs(registry, recipe, stage, model, statuses, tags, where, sort, ascending, limit, output_format) -> None:
     """List runs with filters, metric thresholds and sorting.
 
@@ -104,7 +104,7 @@ def list_runs(registry, recipe, stage, model, statuses, tags, where, sort, ascen
 @runs.command("show")
 @click.argument("run_id", metavar="RUN")
 @output_options
-@registry_option
+@existing_registry_option
 def show_run(registry, run_id, output_format) -> None:
     """Show one run: recipe, lineage, datasets, checkpoints, metrics, green_flare components, publications.
 
@@ -185,7 +185,7 @@ def _not_nan(ctx: click.Context, param: click.Parameter, value: float) -> float:
 @click.option("--older-than", "minutes", type=click.FloatRange(min=0, max=MAX_AGE_MINUTES), default=15.0,
               show_default=True, callback=_not_nan,
               help="Minutes without a heartbeat (running) or since creation (pending) before a run counts as dead.")
-@registry_option
+@existing_registry_option
 def reap_runs(registry, minutes) -> None:
     """Mark runs whose process died as interrupted.
 

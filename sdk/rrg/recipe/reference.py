@@ -31,10 +31,11 @@ stage (zero-shot evaluation, supervised fine-tuning or GRPO), how to train, how 
 it runs and where it is published. This page lists every key; unknown keys are errors.
 
 ```
-rrg check recipes/                         # validate files or folders
+rrg check recipes/ --set data.root=demo    # validate files or folders (the paper data elsewhere: demo here)
 rrg recipe show demo/sft --set training.max_steps=10   # the resolved recipe and its hash
 rrg recipe schema > recipe.schema.json     # JSON Schema for editors
 rrg recipes ls                             # shipped recipes; `rrg recipes cp NAME DEST` to edit one
+rrg recipe versions --registry rrg.db      # the recipe versions a registry holds, with their runs
 ```
 
 ## Format
