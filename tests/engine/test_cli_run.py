@@ -36,7 +36,7 @@ def test_run_json_then_runs_list_and_show(rrg_cache_env: Path, registry, tmp_pat
     assert result.exit_code == 0, result.output
     run = json.loads(result.stdout)
     assert set(run) == {"id", "recipe", "stage", "model", "status", "metrics", "green_flare_components", "adapter"}
-    assert (run["recipe"], run["stage"], run["model"], run["status"]) == ("demo-sft@1", "sft", "qwen2_5_vl", "succeeded")
+    assert (run["recipe"], run["stage"], run["model"], run["status"]) == ("demo-sft@2", "sft", "qwen2_5_vl", "succeeded")
     for name in (*REPORT_METRICS, *(f"before/{m}" for m in REPORT_METRICS), "wall_seconds", "peak_rss_gib", "train/loss", "train/eval_loss"):
         assert isinstance(run["metrics"][name], float), name
     assert list(run["green_flare_components"]) == [*COMPONENTS, "severity_correlation", "overall"]
@@ -61,7 +61,7 @@ def test_run_prints_before_and_after_training(rrg_cache_env: Path, registry, tmp
     (summary,) = registry.search_runs()
     detail = registry.get_run(summary.id)
     out = result.stdout
-    assert f"run {summary.id}: demo-sft@1 (sft, qwen2_5_vl) succeeded" in out
+    assert f"run {summary.id}: demo-sft@2 (sft, qwen2_5_vl) succeeded" in out
     header = next(line for line in out.splitlines() if "metric" in line)
     assert [h.strip() for h in header.strip("┃ ").split("┃")] == ["metric", "before training", "after training", "change"]
     row = next(line for line in out.splitlines() if " green_flare " in line)
@@ -79,7 +79,7 @@ def test_dry_run_records_nothing(rrg_cache_env: Path, registry, tmp_path: Path, 
     result = invoke(*run_args(registry, "sft", tmp_path, "--dry-run"))
     assert result.exit_code == 0, result.output
     assert result.stdout.rstrip().endswith("dry run: nothing was recorded")
-    assert "plan: demo-sft@1 (sft)" in result.stdout
+    assert "plan: demo-sft@2 (sft)" in result.stdout
     assert registry.search_runs() == [] and registry.list_recipe_versions() == []
     assert not (tmp_path / "runs").exists()
 

@@ -82,7 +82,7 @@ def test_a_missing_image_under_image_policy_skip_runs(rrg_cache_env: Path, regis
 def test_grpo_without_a_succeeded_parent(rrg_cache_env: Path, registry) -> None:
     before = snapshot(registry)
     result = rrg_run(registry, "grpo")
-    assert_one_line_error(result, "stage.init_from: no succeeded run of demo-sft@1 in the registry", "run the recipe demo-sft@1 first")
+    assert_one_line_error(result, "stage.init_from: no succeeded run of demo-sft@2 in the registry", "run the recipe demo-sft@2 first")
     assert snapshot(registry) == before
 
 
@@ -95,7 +95,7 @@ def test_grpo_from_a_failed_parent(rrg_cache_env: Path, registry) -> None:
     registry.finish_run(failed.id, "failed", "RuntimeError: boom")
     before = snapshot(registry)
     result = rrg_run(registry, "grpo", f"stage.init_from={failed.id}")
-    assert_one_line_error(result, f"stage.init_from: run {failed.id} (demo-sft@1) is failed, not succeeded")
+    assert_one_line_error(result, f"stage.init_from: run {failed.id} (demo-sft@2) is failed, not succeeded")
     assert snapshot(registry) == before
 
 

@@ -46,12 +46,12 @@ def test_an_interrupted_runs_checkpoint_is_used_only_when_named(interrupted_sft,
     refused = zero_shot_from(registry, f"run:{run_id}")
     assert refused.exit_code == 2
     assert refused.output.strip().splitlines() == [
-        f"Error: model.adapter: run {run_id} (demo-sft@1) is interrupted, not succeeded (hint: start from a "
+        f"Error: model.adapter: run {run_id} (demo-sft@2) is interrupted, not succeeded (hint: start from a "
         f"succeeded run (rrg runs list --status succeeded), or name one of its recorded checkpoints, e.g. "
         f"run:{run_id}@checkpoint-2)"
     ]
     missing = zero_shot_from(registry, f"run:{run_id}@checkpoint-9")
-    assert missing.exit_code == 2 and f"run {run_id} (demo-sft@1) recorded no checkpoint-9 (recorded: checkpoint-2)" in missing.output
+    assert missing.exit_code == 2 and f"run {run_id} (demo-sft@2) recorded no checkpoint-9 (recorded: checkpoint-2)" in missing.output
 
     used = zero_shot_from(registry, f"run:{run_id}@checkpoint-2")
     assert used.exit_code == 0, used.output
@@ -115,8 +115,8 @@ def test_resume_refuses_what_it_cannot_continue(interrupted_sft, registry) -> No
     result = rrg_resume(registry, run_id)
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        f"Error: run {run_id} (demo-sft@1) has no recorded checkpoint left intact to resume from "
-        "(hint: run its recipe again: rrg run demo-sft@1)"
+        f"Error: run {run_id} (demo-sft@2) has no recorded checkpoint left intact to resume from "
+        "(hint: run its recipe again: rrg run demo-sft@2)"
     ]
     assert registry.get_run(run_id).run.status.value == "interrupted"  # nothing changed
     weights.write_bytes(original)
@@ -124,7 +124,7 @@ def test_resume_refuses_what_it_cannot_continue(interrupted_sft, registry) -> No
     done = rrg_resume(registry, run_id)
     assert done.exit_code == 0, done.output
     again = rrg_resume(registry, run_id)
-    assert again.exit_code == 2 and f"run {run_id} (demo-sft@1) is succeeded; only an interrupted or failed run resumes" in again.output
+    assert again.exit_code == 2 and f"run {run_id} (demo-sft@2) is succeeded; only an interrupted or failed run resumes" in again.output
 
 
 def test_a_run_reaped_while_alive_records_its_real_outcome(rrg_cache_env: Path, registry, tmp_path: Path, capsys) -> None:

@@ -45,7 +45,7 @@ def test_upload_hands_the_hub_the_right_arguments(registry, trained_run, fake_hu
         and upload["repo_type"] == "model"
     )
     assert upload["commit_message"].startswith(
-        f"rrg: adapter of run {trained_run.run_id} (demo-sft@1, sft, green_flare "
+        f"rrg: adapter of run {trained_run.run_id} (demo-sft@2, sft, green_flare "
     )
     uploaded = fake_hub.uploaded[result.revision]
     assert set(uploaded) == {f.name for f in result.bundle.files}

@@ -58,7 +58,7 @@ def test_demo_recipes_run_on_cpu_with_the_tiny_model_and_demo_data():
     sft = Recipe.load("demo/sft").spec
     assert 0 < sft.training.max_steps <= 1500 and sft.training.early_stopping_patience is not None
     assert sft.evaluation.before_training
-    assert Recipe.load("demo/grpo").spec.stage.init_from == "demo-sft@1"
+    assert Recipe.load("demo/grpo").spec.stage.init_from == "demo-sft@2"
 
 
 def test_paper_recipes_carry_the_study_settings():
