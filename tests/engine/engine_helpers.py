@@ -184,3 +184,23 @@ def check_chain(chain: Chain) -> None:
     moved = [k for k in sft_weights if not torch.equal(sft_weights[k], grpo_weights[k])]
     assert any("lora_" in k for k in moved)
     assert grpo.metrics["before/green_flare"] == sft.metrics["green_flare"]  # the parent, re-scored
+
+
+def snapshot(registry) -> tuple:
+    """What a refused start must not change: the runs and the recipe versions recorded."""
+    return (
+        [r.id for r in registry.search_runs()],
+        [(v.name, v.version, v.hash) for v in registry.list_recipe_versions()],
+    )
+
+
+def assert_one_line_error(result, *parts: str) -> str:
+    """A CLI result that is one ``Error: ... (hint: ...)`` line with exit status 2, containing ``parts``."""
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    line = lines[0]
+    assert line.startswith("Error: ") and "(hint: " in line, line
+    for part in parts:
+        assert part in line, line
+    return line

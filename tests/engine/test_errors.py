@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from engine_helpers import STAGE_RECIPES, load_recipe, stage_overrides
+from engine_helpers import (
+    STAGE_RECIPES,
+    assert_one_line_error,
+    load_recipe,
+    snapshot,
+    stage_overrides,
+)
 from rrg.cli import cli
 
 
@@ -20,25 +26,6 @@ def rrg_run(registry, stage: str, *extra: str, output_dir: Path | None = None):
     if output_dir is not None:
         args += ["--output-dir", str(output_dir)]
     return CliRunner().invoke(cli, args)
-
-
-def snapshot(registry) -> tuple:
-    """What a failed start must not change: runs, recipe versions."""
-    return (
-        [r.id for r in registry.search_runs()],
-        [(v.name, v.version, v.hash) for v in registry.list_recipe_versions()],
-    )
-
-
-def assert_one_line_error(result, *parts: str) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    line = lines[0]
-    assert line.startswith("Error: ") and "(hint: " in line
-    for part in parts:
-        assert part in line, line
-    return line
 
 
 def test_bad_data_root(rrg_cache_env: Path, registry, tmp_path: Path) -> None:

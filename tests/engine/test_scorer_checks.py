@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from engine_helpers import STAGE_RECIPES, stage_overrides
+from engine_helpers import STAGE_RECIPES, assert_one_line_error, snapshot, stage_overrides
 from rrg.cli import cli
 
 RADGRAPH_REWARD = ("reward.clinical_scorer=radgraph_f1", "stage.init_from=base")
@@ -24,24 +24,6 @@ def rrg_run(registry, stage: str, extra: tuple[str, ...], *flags: str):
     for override in stage_overrides(stage, extra=extra):
         args += ["--set", override]
     return CliRunner().invoke(cli, args)
-
-
-def snapshot(registry) -> tuple:
-    return (
-        [r.id for r in registry.search_runs()],
-        [(v.name, v.version, v.hash) for v in registry.list_recipe_versions()],
-    )
-
-
-def assert_one_line_error(result, *parts: str) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    line = lines[0]
-    assert line.startswith("Error: ") and "(hint: " in line, line
-    for part in parts:
-        assert part in line, line
-    return line
 
 
 @pytest.fixture
