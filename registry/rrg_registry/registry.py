@@ -7,6 +7,8 @@ only (the CLI and the top of the SDK); library code receives a ``Registry``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -633,5 +635,8 @@ class Registry:
     def _chosen_runs(self, tags: Sequence[str], pick: str = "latest", recipes: Sequence[str] = ()) -> list[Any]:
         from rrg_registry import study
 
-        candidates = self.search_runs(status="succeeded", tag=list(tags))
-        return study.choose_rows(candidates, pick=pick, recipes=list(recipes))
+        # every candidate as a light row; only the chosen runs are read in full
+        candidates = [study.Candidate(*row) for row in self._store.study_candidates(list(tags), study.PICK_METRIC)]
+        choices = study.choose_rows(candidates, pick=pick, recipes=list(recipes))
+        full = {r.id: r for r in self._store.summaries([c.run.id for c in choices if c.run is not None])}
+        return [c if c.run is None else dataclasses.replace(c, run=full[c.run.id]) for c in choices]

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from rrg_registry.entities import GREEN_FLARE_COMPONENTS, GreenFlareComponents, RunSummary
 from rrg_registry.errors import InvalidQuery
@@ -91,6 +91,25 @@ class PassedOver:
 
     def to_dict(self) -> dict[str, str]:
         return {"run": self.run, "recipe": self.recipe, "reason": self.reason}
+
+
+class Candidate(NamedTuple):
+    """What choosing a row needs of one succeeded run (read for every candidate without building
+    full summaries; the chosen runs are read in full afterwards)."""
+
+    id: str
+    recipe: str
+    stage: str
+    model_family: str
+    adapter: str | None
+    parent_run_id: str | None
+    created_at: datetime
+    ended_at: datetime | None
+    pick_value: float | None
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return {} if self.pick_value is None else {PICK_METRIC: self.pick_value}
 
 
 @dataclass(frozen=True)

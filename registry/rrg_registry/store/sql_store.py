@@ -737,6 +737,31 @@ class SqlStore:
         with self.transaction() as session:
             return self._summaries(session, run_ids)
 
+    def study_candidates(self, tags: Sequence[str], metric: str) -> list[tuple]:
+        """Every succeeded run carrying ``tags``, as plain rows for choosing the study tables' runs
+        among many: (id, recipe name@version, stage, model family, adapter, parent run id,
+        created_at, ended_at, latest ``metric`` or None). No summaries are built."""
+        value = _LATEST.alias("pick")
+        query = (
+            sa.select(
+                _RUNS.c.id, _RECIPES.c.name, _RECIPES.c.version, _RUNS.c.stage, _RUNS.c.model_family,
+                _RUNS.c.adapter, _RUNS.c.parent_run_id, _RUNS.c.created_at, _RUNS.c.ended_at, value.c.value,
+            )
+            .select_from(
+                _RUNS.join(_RECIPES, _RECIPES.c.id == _RUNS.c.recipe_version_id).outerjoin(
+                    value, sa.and_(value.c.run_id == _RUNS.c.id, value.c.name == metric)
+                )
+            )
+            .where(_RUNS.c.status == RunStatus.SUCCEEDED.value)
+        )
+        for tag in tags:
+            query = query.where(sa.exists().where(_TAGS.c.run_id == _RUNS.c.id, _TAGS.c.tag == tag))
+        with self.transaction() as session:
+            return [
+                (r[0], f"{r[1]}@{r[2]}", r[3], r[4], r[5], r[6], utc(r[7]), utc(r[8]), r[9])
+                for r in session.execute(query)
+            ]
+
     def _summaries(self, session: Session, run_ids: Sequence[str]) -> list[entities.RunSummary]:
         if not run_ids:
             return []
@@ -794,20 +819,6 @@ class SqlStore:
                 query = query.where(RunRow.stage == stage)
             row = session.scalars(query.order_by(RunRow.ended_at.desc(), RunRow.created_at.desc(), RunRow.id)).first()
             return None if row is None else self._run(session, row)
-
-    def latest_succeeded_per_stage_model(self, tags: Sequence[str] = ()) -> dict[tuple[str, str], str]:
-        """For each (stage, model family): the id of the succeeded run that ended last."""
-        with self.transaction() as session:
-            query = sa.select(_RUNS.c.id, _RUNS.c.stage, _RUNS.c.model_family).where(
-                _RUNS.c.status == RunStatus.SUCCEEDED.value
-            )
-            for tag in tags:
-                query = query.where(sa.exists().where(_TAGS.c.run_id == _RUNS.c.id, _TAGS.c.tag == tag))
-            query = query.order_by(_RUNS.c.ended_at.desc(), _RUNS.c.created_at.desc(), _RUNS.c.id)
-            chosen: dict[tuple[str, str], str] = {}
-            for run_id, stage, family in session.execute(query):
-                chosen.setdefault((stage, family), run_id)
-            return chosen
 
     def latest_components(self, run_ids: Sequence[str]) -> dict[str, entities.GreenFlareComponents]:
         """Each run's most recently logged green_flare components."""
