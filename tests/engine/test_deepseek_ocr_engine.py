@@ -51,6 +51,14 @@ def test_an_attention_variant_the_config_cannot_select(rrg_cache_env: Path, regi
     assert_refused(result, registry, f"{folder}/config.json: use_mla: 'sparse' is not an attention variant")
 
 
+def test_an_unreadable_config(rrg_cache_env: Path, registry, tmp_path: Path) -> None:
+    folder = tmp_path / "dsocr"
+    shutil.copytree(get_family(FAMILY).tiny_path(), folder)
+    (folder / "config.json").write_text("{not json")
+    result = rrg_run(registry, "zero_shot", f"model.id={folder}")
+    assert_refused(result, registry, f"{folder}/config.json: cannot be read (", "restore the model folder's config.json")
+
+
 def test_an_unreadable_image(rrg_cache_env: Path, demo_root: Path, registry, tmp_path: Path) -> None:
     root = tmp_path / "organized_dataset"
     shutil.copytree(demo_root / "validation-public", root / "validation-public", copy_function=os.link)

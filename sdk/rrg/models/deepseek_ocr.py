@@ -334,7 +334,13 @@ class DeepseekOcrFamily(VisionLanguageFamily):
         )
 
         where = f"{source}/config.json" if Path(source).is_dir() else f"{source}: config.json"
-        raw = _read_config_dict(source, revision=revision, local_files_only=local_files_only)
+        try:
+            raw, _ = DeepseekOcrConfig.get_config_dict(source, revision=revision, local_files_only=local_files_only)
+        except (OSError, ValueError) as exc:
+            if not Path(source).is_dir():
+                raise  # a Hub id: not cached, offline, gated... (the loader's Hub errors say which)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RrgError(f"{where}: cannot be read ({first})", hint="restore the model folder's config.json") from None
         architectures = raw.get("architectures") or []
         if raw.get("model_type") != MODEL_TYPE or not set(architectures) & set(ARCHITECTURES):
             raise RrgError(
@@ -379,7 +385,7 @@ class DeepseekOcrFamily(VisionLanguageFamily):
         try:
             image_processor = image_class.from_pretrained(source, revision=revision)
         except OSError:
-            published = _read_json_file(source, "processor_config.json", revision=revision) or {}
+            published = _published_processor_config(source, revision)
             image_processor = image_class(
                 image_mean=published.get("image_mean", (0.5, 0.5, 0.5)),
                 image_std=published.get("image_std", (0.5, 0.5, 0.5)),
@@ -411,44 +417,12 @@ class DeepseekOcrFamily(VisionLanguageFamily):
             counts.append(tokens + image_tokens)
         return counts
 
-    def processor_inputs(self, processor: Any, prompts: list[str], images: list[list[Any]], padding_side: Any = "left") -> Any:
-        return processor(
-            text=list(prompts),
-            images=[list(group) for group in images] if any(images) else None,
-            padding=True,
-            padding_side=padding_side,
-            return_tensors="pt",
-            add_special_tokens=False,
-        )
 
-
-def _read_config_dict(source: str, *, revision: str | None, local_files_only: bool) -> dict[str, Any]:
-    raw = _read_json_file(source, "config.json", revision=revision, local_files_only=local_files_only)
-    if raw is None:
-        raise RrgError(f"{source}: no config.json", hint="point model.id at a model folder or Hub id")
-    return raw
-
-
-def _read_json_file(source: str, name: str, *, revision: str | None, local_files_only: bool = False) -> dict[str, Any] | None:
-    """A JSON file of a local folder or Hub repository (downloaded alone), or ``None`` if absent."""
+def _published_processor_config(source: str, revision: str | None) -> dict[str, Any]:
+    """The checkpoint's ``processor_config.json`` (DeepSeek-VL2 style), or ``{}`` where it has none."""
     import json
 
-    folder = Path(source).expanduser()
-    if folder.is_dir():
-        path = folder / name
-        if not path.is_file():
-            return None
-    else:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+    from transformers.utils import cached_file
 
-        try:
-            path = Path(hf_hub_download(source, name, revision=revision, local_files_only=local_files_only))
-        except LocalEntryNotFoundError:
-            raise
-        except EntryNotFoundError:
-            return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RrgError(f"{path}: unreadable JSON ({exc})", hint="restore the file from the model repository") from None
+    path = cached_file(source, "processor_config.json", revision=revision, _raise_exceptions_for_missing_entries=False)
+    return json.loads(Path(path).read_text(encoding="utf-8")) if path else {}
