@@ -291,6 +291,7 @@ def _prepare(recipe: Recipe, plan: Plan, registry: Registry, events: RunEvents) 
         )
         _require_samples(train, "data.max_train_samples")
         _require_answers(train, "data.train_split")
+        _require_plain_text(train, plan.model.family, ("question", "answer"))
         if plan.trainer and plan.trainer.get("max_length"):
             _require_prompts_fit(plan, train, int(plan.trainer["max_length"]))
     evaluation = load_flare(
@@ -299,6 +300,7 @@ def _prepare(recipe: Recipe, plan: Plan, registry: Registry, events: RunEvents) 
     )
     _require_samples(evaluation, "data.max_eval_samples")
     _require_answers(evaluation, "evaluation.split" if spec.evaluation.split else "data.eval_split")
+    _require_plain_text(evaluation, plan.model.family, ("question",))
     parent = resolve_init_from(registry, plan.init_from) if plan.init_from else None
     init_adapter = resolve_model_adapter(registry, plan.model.init_adapter) if plan.model.init_adapter else None
     return PreparedRun(plan=plan, train=train, evaluation=evaluation, parent=parent, init_adapter=init_adapter)
@@ -358,6 +360,25 @@ def _require_answers(split: FlareSplit, key: str) -> None:
             f"have no reference answer (first: {missing[0]})",
             hint=f"set {key} to a split whose samples carry an Answer",
         )
+
+
+def _require_plain_text(split: FlareSplit, family_name: str, columns: tuple[str, ...]) -> None:
+    """No question (or, for training, answer) holds one of the model's special tokens as text: the
+    tokenizer would read ``<image>`` or ``<|im_start|>`` there as the token itself and the prompt
+    would no longer match its images or its chat format."""
+    from rrg.models import get_family
+
+    tokens = get_family(family_name).special_tokens.tokens
+    data = split.dataset
+    for column in columns:
+        for sample_id, text in zip(data["sample_id"], data[column]):
+            found = next((t for t in tokens if text and t in text), None)
+            if found is not None:
+                raise RrgError(
+                    f"{split.questions_file}: sample {sample_id}: its {column} holds {found!r}, a special token of "
+                    f"the {family_name} tokenizer",
+                    hint="edit that text (or drop the sample): special tokens cannot appear as plain text",
+                )
 
 
 def _require_prompts_fit(plan: Plan, split: FlareSplit, max_length: int) -> None:

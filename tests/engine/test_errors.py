@@ -143,3 +143,20 @@ def test_an_image_larger_than_data_max_image_pixels(rrg_cache_env: Path, registr
     result = rrg_run(registry, "zero_shot", "data.max_image_pixels=100")
     assert_one_line_error(result, "is too large (", "more than data.max_image_pixels 100)")
     assert snapshot(registry) == before == ([], [])
+
+
+@pytest.mark.parametrize(("family", "token"), [("qwen2_5_vl", "<|im_start|>"), ("deepseek_ocr", "<image>")])
+def test_a_special_token_written_in_a_question(family: str, token: str, rrg_cache_env: Path, demo_root: Path, registry, tmp_path: Path) -> None:
+    # the tokenizer would read it as the token itself: the prompt would no longer match its images
+    root = tmp_path / "organized_dataset"
+    for split in ("training", "validation-public"):
+        shutil.copytree(demo_root / split, root / split, copy_function=os.link)
+    questions = root / "validation-public" / "Xray" / "IU_XRay" / "IU_XRay_questions_val.json"
+    items = json.loads(questions.read_text())
+    items[1]["Question"] = f"Describe the heart. {token}"
+    questions.unlink()  # a hard link to the demo set: replace it, do not write through it
+    questions.write_text(json.dumps(items))
+    before = snapshot(registry)
+    result = rrg_run(registry, "zero_shot", f"data.root={root}", f"model.family={family}")
+    assert_one_line_error(result, "IU_XRay_questions_val.json: sample IU_XRay/validation-public/1: its question holds", repr(token))
+    assert snapshot(registry) == before
