@@ -266,26 +266,20 @@ def run(recipe_ref: str, overrides: tuple[str, ...], device: str | None, dry_run
       rrg run recipes/demo/sft.yaml --set training.max_steps=100 --set version=2
       rrg run recipes/paper/qwen3-vl-4b/sft.yaml --dry-run
     """
-    import warnings
-
     from rrg.cli.recipe import _RegistryOnDemand
 
     # A bad recipe is answered before anything heavy is imported or any registry file is made;
     # a registry is opened here only if the recipe names name@version.
     recipe = _load(recipe_ref, overrides, _RegistryOnDemand(registry_url))
 
-    import datasets
     from rich.console import Console
-    from rrg_registry import Registry
-    from transformers.utils import logging as transformers_logging
 
     from rrg.engine import RunEvents, prepare_run, run_recipe
+    from rrg.logs import quiet_libraries
 
-    transformers_logging.disable_progress_bar()  # rrg draws its own progress
-    datasets.disable_progress_bars()  # no "Map" bars while preparing the training sets
-    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     console = Console(stderr=True)
-    with _registry_for(registry_url, dry_run) as registry:
+    # rrg draws its own progress: no library bars (dataset maps while preparing), no deprecations
+    with quiet_libraries(), _registry_for(registry_url, dry_run) as registry:
         # Everything a user can get wrong fails here, as one line, before any progress display.
         prepared = prepare_run(recipe, registry=registry, device=device)
         if dry_run:
@@ -322,19 +316,12 @@ def resume(run_ref: str, device: str | None, as_json: bool, registry_url: str) -
       rrg runs list --status interrupted
       rrg resume 3f2a9c1e
     """
-    import warnings
-
-    import datasets
     from rich.console import Console
     from rrg_registry import Registry
-    from transformers.utils import logging as transformers_logging
 
     from rrg.engine import RunEvents, resume_run
 
-    transformers_logging.disable_progress_bar()
-    datasets.disable_progress_bars()
-    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
-    with Registry.from_url(registry_url) as registry:
+    with Registry.from_url(registry_url) as registry:  # resume_run keeps the libraries quiet
         if as_json:
             finished = resume_run(run_ref, registry=registry, device=device)
             click.echo(dumps_json(_run_json(finished)))
