@@ -524,9 +524,9 @@ def _heartbeat(registry: Registry, run_id: str) -> Iterator[None]:
         thread.join()
 
 
-_NO_SPACE = ("no space left on device", "os error 28", "file write failed")
-"""What the writers say when a disk is full: Python (errno 28), safetensors (Rust's os error 28),
-torch.save (PyTorchStreamWriter's "file write failed")."""
+_NO_SPACE = ("no space left on device", "os error 28")
+"""What the writers say when a disk is full: Python (errno 28), safetensors (Rust's os error 28).
+``torch.save`` says only "file write failed", so that one counts when the disk is in fact full."""
 
 
 @contextlib.contextmanager
@@ -540,8 +540,13 @@ def _disk_full_as_user_error(checkpoints: Path, recorder: RunRecorder) -> Iterat
     try:
         yield
     except Exception as exc:  # OSError, safetensors' SafetensorError, torch.save's RuntimeError
-        full = getattr(exc, "errno", None) == errno.ENOSPC or any(s in str(exc).lower() for s in _NO_SPACE)
-        if not full or not checkpoints.is_dir():
+        if not checkpoints.is_dir():
+            raise
+        text = str(exc).lower()
+        full = getattr(exc, "errno", None) == errno.ENOSPC or any(s in text for s in _NO_SPACE)
+        if not full and "file write failed" in text:
+            full = shutil.disk_usage(checkpoints).free < 1 << 20
+        if not full:
             raise
         recorded = {Path(c.path).name for c in recorder.checkpoints}
         partial = sorted(
