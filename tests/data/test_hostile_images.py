@@ -75,7 +75,7 @@ def test_max_image_pixels_bounds_every_image(hostile_root: Path) -> None:
 
 def test_data_inspect_lists_them_without_a_traceback(hostile_root: Path) -> None:
     result = CliRunner().invoke(cli, ["data", "inspect", str(hostile_root)])
-    assert result.exit_code == 1 and result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code == 1 and (result.exception is None or isinstance(result.exception, SystemExit)), result.output
     assert "Traceback" not in result.output
     assert "image problems (2 samples skipped):" in result.output
     assert "bomb.png is too large" in result.output and "broken.png is not a readable image" in result.output
