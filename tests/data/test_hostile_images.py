@@ -79,3 +79,23 @@ def test_data_inspect_lists_them_without_a_traceback(hostile_root: Path) -> None
     assert "Traceback" not in result.output
     assert "image problems (2 samples skipped):" in result.output
     assert "bomb.png is too large" in result.output and "broken.png is not a readable image" in result.output
+
+
+def test_content_decoded_once_is_not_decoded_again(hostile_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import ImageFile
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    loads: list[int] = []
+    real = ImageFile.ImageFile.load
+
+    def counting(self):
+        loads.append(1)
+        return real(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting)
+    first = load_flare(hostile_root, split="training", image_policy="skip")
+    decoded = len(loads)
+    second = load_flare(hostile_root, split="training", image_policy="skip")
+    assert decoded == 2  # good.png decoded and recorded; broken.png decoded and refused (the bomb never is)
+    assert len(loads) == decoded + 1  # only broken.png again: good.png's content is on record
+    assert first.fingerprint == second.fingerprint and dict(second.skipped) == dict(first.skipped)

@@ -24,7 +24,8 @@ component (``imagesTr/``, ``imagesVal/``, ``imagesTs/``, ``images/``) is dropped
 component or a symbolic link that leads outside the folder is always an error naming the sample.
 A missing or unreadable image follows ``image_policy``: ``"fail"`` raises an error naming the sample,
 the image and the problem; ``"skip"`` drops the sample and lists it in :attr:`FlareSplit.skipped`.
-Every image is decoded in full once, so a file whose chunks check out but whose pixel data is
+Every image is decoded in full once (its content's sha256 is then recorded in rrg's cache, so later
+reads of the same content skip the decode), so a file whose chunks check out but whose pixel data is
 broken is found before a run starts, and one larger than ``max_image_pixels`` (default
 :data:`MAX_IMAGE_PIXELS`) is refused before its pixels are decoded (a decompression bomb, too).
 
@@ -210,15 +211,35 @@ def _check_image(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[str | 
         return "is a folder, not an image file", 0, ""
     except PermissionError:
         return "cannot be read (permission denied)", 0, ""
+    digest = hashlib.sha256(data).hexdigest()
+    decoded = _decoded_marker(digest)
     try:
         with _pixel_limit(max_pixels):
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(io.BytesIO(data)) as image:  # the header: format, size, bomb limit
                 image.verify()
-            with Image.open(io.BytesIO(data)) as image:  # verify() leaves the image unusable
-                image.load()
+            if not decoded.is_file():  # content decoded once already need not be again
+                with Image.open(io.BytesIO(data)) as image:  # verify() leaves the image unusable
+                    image.load()
+                _touch(decoded)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         return _image_problem(exc, max_pixels), len(data), ""
-    return None, len(data), hashlib.sha256(data).hexdigest()
+    return None, len(data), digest
+
+
+def _decoded_marker(digest: str) -> Path:
+    """The cache's record that the image content with this sha256 decoded in full once: a full
+    decode costs about 25 ms a chest film, so a split is decoded on its first read, not every run."""
+    from rrg.paths import cache_dir
+
+    return cache_dir() / "images-decoded" / digest[:2] / digest
+
+
+def _touch(marker: Path) -> None:
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:  # a read-only cache only costs the decode next time
+        pass
 
 
 def _answer_text(value: Any) -> str | None:
