@@ -34,3 +34,42 @@ def demo_root(demo_cache: Path) -> Path:
     from rrg.data.demo import build_demo
 
     return build_demo(cache_dir=demo_cache)
+
+
+def _load_study_fixture():
+    import importlib.util
+
+    path = Path(__file__).parent / "fixtures" / "study_registry.py"
+    spec = importlib.util.spec_from_file_location("rrg_test_study_registry", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def study_registry_template(tmp_path_factory: pytest.TempPathFactory, demo_root: Path) -> tuple[Path, dict[str, str]]:
+    """A SQLite registry holding the study's nine rows (``tests/fixtures/study_registry.py``),
+    built once per session; tests use copies (:func:`study_registry`)."""
+    path = tmp_path_factory.mktemp("study-registry") / "study.db"
+    run_ids = _load_study_fixture().build_study_registry(f"sqlite:///{path}", demo_root)
+    return path, run_ids
+
+
+class StudyRegistry:
+    """A test's own copy of the study registry: its URL, file and ``{row key: run id}``."""
+
+    def __init__(self, path: Path, run_ids: dict[str, str]) -> None:
+        self.path = path
+        self.url = f"sqlite:///{path}"
+        self.run_ids = dict(run_ids)
+
+
+@pytest.fixture
+def study_registry(study_registry_template: tuple[Path, dict[str, str]], tmp_path: Path) -> StudyRegistry:
+    """A copy of the study registry for one test (keys like ``qwen3_vl/grpo``)."""
+    import shutil
+
+    template, run_ids = study_registry_template
+    path = tmp_path / "study.db"
+    shutil.copyfile(template, path)
+    return StudyRegistry(path, run_ids)
