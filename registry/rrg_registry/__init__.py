@@ -2,7 +2,8 @@
 
 It knows nothing of torch, transformers or the rrg SDK. ``import rrg_registry`` is cheap: the
 public names below are imported on first access, and the database layer (SQLAlchemy, SQLModel,
-Alembic) only when a registry is opened.
+Alembic) only when a registry is opened. :class:`RegistryReader` reads what the browsing commands
+print without it (see :mod:`rrg_registry.read`).
 
     from rrg_registry import Registry
     registry = Registry.from_url("sqlite:///rrg.db")
@@ -18,6 +19,7 @@ _LAZY: dict[str, str] = {
     "resolve_url": "rrg_registry.registry",
     "DEFAULT_URL": "rrg_registry.registry",
     "ENV_VAR": "rrg_registry.registry",
+    "RegistryReader": "rrg_registry.read",
     "RunStatus": "rrg_registry.status",
     "MetricFilter": "rrg_registry.filters",
     **{
@@ -44,6 +46,7 @@ __all__ = sorted(_LAZY)
 if TYPE_CHECKING:  # pragma: no cover
     from rrg_registry.entities import *
     from rrg_registry.errors import *
+    from rrg_registry.read import RegistryReader
     from rrg_registry.registry import DEFAULT_URL, ENV_VAR, Registry, resolve_url
     from rrg_registry.status import RunStatus
 

@@ -178,6 +178,12 @@ class Prediction(Entity):
     green_flare: float | None = Field(default=None, description="Per-sample green_flare overall (copied from scores).")
     scores: dict[str, Any] = Field(default_factory=dict)
     checkpoint_id: int | None = None
+    image_paths: tuple[str, ...] | None = Field(
+        default=None, description="The sample's image paths as the run read them (frontal view first); None if not recorded."
+    )
+    study_id: str | None = Field(
+        default=None, description="The imaging study the images belong to (IU_XRay: ``CXR1000``); None if not recorded."
+    )
 
 
 class Publication(Entity):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -353,6 +353,11 @@ class Registry:
         """Record that a running run's process is alive; returns the time recorded."""
         return self._store.heartbeat(run_id)
 
+    def add_to_plan(self, run_id: str, key: str, value: Any) -> None:
+        """Record a fact decided once the run exists (e.g. where its live logs go) under ``key`` of
+        the run's recorded plan. ``value`` must be JSON-serialisable."""
+        self._store.add_to_plan(run_id, key, value)
+
     def finish_run(self, run_id: str, status: RunStatus | str, error: str | None = None) -> entities.Run:
         """Move a run to ``succeeded``, ``failed`` or ``interrupted`` (with ``error`` text)."""
         target = parse_status(status)
@@ -439,7 +444,9 @@ class Registry:
         """Store per-sample predictions (bulk insert), replacing the run's earlier ones on ``split``.
 
         Each row has ``sample_id`` and ``prediction``, optionally ``question``, ``reference``,
-        ``scores`` (a dict) and ``green_flare`` (defaults to ``scores["green_flare"]``).
+        ``scores`` (a dict), ``green_flare`` (defaults to ``scores["green_flare"]``),
+        ``image_paths`` (a list of strings), ``study_id`` and ``checkpoint_id``; a row with any
+        other key is refused (ValueError), so a misspelt key is not silently dropped.
         Returns the number of rows stored.
         """
         return self._store.log_predictions(run_id, split, rows, checkpoint_id)
@@ -528,9 +535,14 @@ class Registry:
         """The succeeded run of ``recipe_name`` (at ``version``, in ``stage``) that ended last, or None."""
         return self._store.latest_successful_run(recipe_name, version, stage)
 
-    def predictions(self, run_id: str, split: str) -> list[entities.Prediction]:
-        """A run's predictions on ``split``, ordered by sample id."""
-        return self._store.predictions(self.resolve_run_id(run_id), split)
+    def predictions(self, run_id: str, split: str, study_id: str | None = None) -> list[entities.Prediction]:
+        """A run's predictions on ``split`` (only those of the imaging study ``study_id``, if
+        given), ordered by sample id."""
+        return self._store.predictions(self.resolve_run_id(run_id), split, study_id)
+
+    def prediction_splits(self, run_id: str) -> list[str]:
+        """The splits a run stored predictions on, by name."""
+        return self._store.prediction_splits(self.resolve_run_id(run_id))
 
     def compare(
         self,
@@ -590,14 +602,19 @@ class Registry:
         )
 
     def study_choices(
-        self, tags: Sequence[str] = (), pick: str = "latest", recipes: Sequence[str] = ()
+        self,
+        tags: Sequence[str] = (),
+        pick: str = "latest",
+        recipes: Sequence[str] = (),
+        model_name: Callable[[str, str], str] | None = None,
     ) -> list[Any]:
-        """For each (stage, model family) with a succeeded run (carrying every tag in ``tags``), the
-        run that fills its row and the candidates passed over, as :class:`rrg_registry.study.RowChoice`:
+        """For each (stage, model) with a succeeded run (carrying every tag in ``tags``), the run
+        that fills its row and the candidates passed over, as :class:`rrg_registry.study.RowChoice`:
         zero-shot rows take base models only; the recipe named for the row (``recipes``, else the
         study's) narrows the candidates; ``pick`` is ``latest`` (ended last) or ``best`` (highest
-        green_flare). See :mod:`rrg_registry.study`."""
-        return self._chosen_runs(tags, pick, recipes)
+        green_flare). ``model_name(family, model_id)`` names a row's model (the SDK passes
+        ``rrg.results.names.model_name``; default: the model id). See :mod:`rrg_registry.study`."""
+        return self._chosen_runs(tags, pick, recipes, model_name)
 
     def study_table(
         self,
@@ -605,12 +622,13 @@ class Registry:
         metrics: Sequence[str] | None = None,
         pick: str = "latest",
         recipes: Sequence[str] = (),
+        model_name: Callable[[str, str], str] | None = None,
     ) -> list[dict[str, Any]]:
-        """The study's Table 1 from the registry: one row per (stage, model family) with the metrics
-        of the run chosen for it (:meth:`study_choices`), its id, recipe and the candidates passed over."""
+        """The study's Table 1 from the registry: one row per (stage, model) with the metrics of the
+        run chosen for it (:meth:`study_choices`), its id, recipe and the candidates passed over."""
         from rrg_registry import study
 
-        chosen = self._chosen_runs(tags, pick, recipes)
+        chosen = self._chosen_runs(tags, pick, recipes, model_name)
         return study.study_rows(chosen, tuple(metrics) if metrics else study.STUDY_METRICS)
 
     def components_table(
@@ -619,12 +637,13 @@ class Registry:
         pick: str = "latest",
         recipes: Sequence[str] = (),
         choices: Sequence[Any] | None = None,
+        model_name: Callable[[str, str], str] | None = None,
     ) -> tuple[list[str], list[dict[str, Any]]]:
-        """The study's Table 2: (column names, one row per green_flare component), the runs chosen as
-        for Table 1 (or ``choices``, from :meth:`study_choices`)."""
+        """The study's Table 2: (column names ``MODEL/STAGE``, one row per green_flare component),
+        the runs chosen as for Table 1 (or ``choices``, from :meth:`study_choices`)."""
         from rrg_registry import study
 
-        chosen = list(choices) if choices is not None else self._chosen_runs(tags, pick, recipes)
+        chosen = list(choices) if choices is not None else self._chosen_runs(tags, pick, recipes, model_name)
         components = self.latest_components([c.run.id for c in chosen if c.run is not None])
         return study.components_rows(chosen, components)
 
@@ -632,11 +651,22 @@ class Registry:
         """Each run's most recently logged green_flare components (runs without any left out)."""
         return self._store.latest_components(list(run_ids))
 
-    def _chosen_runs(self, tags: Sequence[str], pick: str = "latest", recipes: Sequence[str] = ()) -> list[Any]:
+    def metric_history(self, run_id: str, prefix: str | None = None) -> list[entities.Metric]:
+        """Every value the run (id or unique prefix) logged, in logging order, with its step and
+        split; only metrics whose name starts with ``prefix`` (e.g. ``train/``) when given."""
+        return self._store.metric_history(self.resolve_run_id(run_id), prefix)
+
+    def _chosen_runs(
+        self,
+        tags: Sequence[str],
+        pick: str = "latest",
+        recipes: Sequence[str] = (),
+        model_name: Callable[[str, str], str] | None = None,
+    ) -> list[Any]:
         from rrg_registry import study
 
         # every candidate as a light row; only the chosen runs are read in full
         candidates = [study.Candidate(*row) for row in self._store.study_candidates(list(tags), study.PICK_METRIC)]
-        choices = study.choose_rows(candidates, pick=pick, recipes=list(recipes))
+        choices = study.choose_rows(candidates, pick=pick, recipes=list(recipes), model_name=model_name)
         full = {r.id: r for r in self._store.summaries([c.run.id for c in choices if c.run is not None])}
         return [c if c.run is None else dataclasses.replace(c, run=full[c.run.id]) for c in choices]

@@ -1,21 +1,27 @@
 """The study's tables, built from whatever the registry holds.
 
-* Table 1 (``study_rows``): one row per (stage, model family) — zero_shot, sft, grpo, each for
-  every model family that has an eligible run — with columns green_flare, bleu4_flare and ce.
+* Table 1 (``study_rows``): one row per (stage, model) — zero_shot, sft, grpo, each for every
+  model that has an eligible run — with columns green_flare, bleu4_flare and ce.
 * Table 2 (``components_rows``): one row per green_flare component, one column per
-  (model family, stage).
+  (model, stage).
+
+A row's model is the run's model as a person names it, so two models of one family (Qwen3-VL-4B
+and Qwen3-VL-8B) get two rows. This package does not know the study's model names: the caller
+passes a naming function ``model_name(family, model_id) -> str`` (``rrg.results.names.model_name``
+is the SDK's, giving ``Qwen3-VL-4B``); without one a model is named by its recorded model id
+(:func:`model_id_name`). Runs of one family whose models get the same name share a row.
 
 Which run fills a row is decided by :func:`choose_rows`, by one stated rule:
 
-1. **Candidates**: the succeeded runs of that stage and model family (carrying every tag asked for).
+1. **Candidates**: the succeeded runs of that stage and model (carrying every tag asked for).
 2. **Zero-shot rows take base models only**: a zero-shot run that starts from an adapter (its
    ``adapter`` or parent run is set, e.g. an evaluation of a pulled SFT adapter) is not a zero-shot
    baseline and is passed over.
 3. **The recipe named for the row**: a recipe named by the caller (``recipes``, ``--recipe``) whose
    runs fall in the row, else the first of the study's recipes for that row
-   (:data:`STUDY_RECIPES`: the shipped paper recipe, then the demo's) that has a run there. Runs of
-   other recipes are passed over. Where no recipe is named or none of the named ones has a run,
-   every candidate stays in.
+   (:data:`STUDY_RECIPES`, by stage and model family: the shipped paper recipe, then the demo's)
+   that has a run there. Runs of other recipes are passed over. Where no recipe is named or none
+   of the named ones has a run, every candidate stays in.
 4. **The pick** among what is left: ``latest`` (the default: the run that ended last, so re-running
    a recipe replaces its row) or ``best`` (the highest green_flare; runs without one last, ties to
    the latest). ``latest`` is the default because picking the best of several runs on the split
@@ -27,7 +33,7 @@ a table can say why a number is there (:func:`selection_notes`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -44,11 +50,20 @@ DEFAULT_PICK = "latest"
 PICK_METRIC = "green_flare"
 """The metric ``--pick best`` ranks on."""
 
+ModelNamer = Callable[[str, str], str]
+"""``(model family, model id) -> the name a row shows`` (``rrg.results.names.model_name``)."""
+
+
+def model_id_name(family: str, model_id: str) -> str:
+    """The naming used when the caller passes none: the model id as recorded."""
+    return model_id
+
+
 STUDY_RECIPES: Mapping[tuple[str, str], tuple[str, ...]] = {
     ("zero_shot", "deepseek_ocr"): ("deepseek-ocr-zero-shot",),
     ("sft", "deepseek_ocr"): ("deepseek-ocr-sft",),
     ("zero_shot", "qwen2_5_vl"): ("qwen2.5-vl-7b-zero-shot", "demo-zero-shot", "demo-base"),
-    ("sft", "qwen2_5_vl"): ("qwen2.5-vl-7b-sft", "demo-sft"),
+    ("sft", "qwen2_5_vl"): ("qwen2.5-vl-7b-sft", "demo-sft", "demo-multi-dataset"),
     ("grpo", "qwen2_5_vl"): ("demo-grpo",),
     ("zero_shot", "qwen3_vl"): ("qwen3-vl-4b-zero-shot",),
     ("sft", "qwen3_vl"): ("qwen3-vl-4b-sft",),
@@ -76,9 +91,10 @@ def _rank(order: Sequence[str], value: str) -> tuple[int, str]:
     return (order.index(value), "") if value in order else (len(order), value)
 
 
-def ordered_keys(keys: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """(stage, family) pairs in the study's order: stages, then model families, unknown ones last."""
-    return sorted(keys, key=lambda k: (_rank(STAGE_ORDER, k[0]), _rank(FAMILY_ORDER, k[1])))
+def ordered_keys(keys: Sequence[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """(stage, family[, model]) keys in the study's order: stages, then model families (unknown
+    ones last), then model names."""
+    return sorted(keys, key=lambda k: (_rank(STAGE_ORDER, k[0]), _rank(FAMILY_ORDER, k[1]), *k[2:]))
 
 
 @dataclass(frozen=True)
@@ -101,6 +117,7 @@ class Candidate(NamedTuple):
     recipe: str
     stage: str
     model_family: str
+    model_id: str
     adapter: str | None
     parent_run_id: str | None
     created_at: datetime
@@ -114,7 +131,7 @@ class Candidate(NamedTuple):
 
 @dataclass(frozen=True)
 class RowChoice:
-    """The run chosen for one (stage, model family) row, or None when no candidate is eligible."""
+    """The run chosen for one (stage, model) row, or None when no candidate is eligible."""
 
     stage: str
     family: str
@@ -123,15 +140,18 @@ class RowChoice:
     recipe: str | None = None
     """The recipe name the row was narrowed to (named by the caller or the study), if any."""
     passed_over: tuple[PassedOver, ...] = ()
+    model: str = ""
+    """The row's model as the caller's naming function names it (the model id by default)."""
 
     @property
     def key(self) -> tuple[str, str]:
-        return (self.stage, self.family)
+        """``(stage, model)``: what Table 1 rows are keyed by."""
+        return (self.stage, self.model or self.family)
 
     def note(self) -> str | None:
         """One line on what was passed over and why (None when the run was the only candidate),
-        e.g. ``sft qwen2_5_vl: used 3fa2c1d0 (demo-sft@1, the latest); passed over 1 run of another
-        recipe than demo-sft: 9b1c2d3e (toy-sft@1)``."""
+        e.g. ``sft Qwen2.5-VL (tiny): used 3fa2c1d0 (demo-sft@1, the latest); passed over 1 run of
+        another recipe than demo-sft: 9b1c2d3e (toy-sft@1)``."""
         if not self.passed_over:
             return None
         groups: dict[str, list[PassedOver]] = {}
@@ -145,7 +165,7 @@ class RowChoice:
             else:
                 ids = ", ".join(f"{i.run} ({i.recipe})" for i in items)
             parts.append(f"{len(items)} run{'s' if len(items) > 1 else ''} {phrase}: {ids}")
-        head = f"{self.stage} {self.family}: "
+        head = f"{self.stage} {self.model or self.family}: "
         used = "no eligible run" if self.run is None else f"used {self.run.id} ({self.run.recipe}, the {self.pick})"
         return head + used + "; passed over " + "; ".join(parts)
 
@@ -168,24 +188,29 @@ def _starts_from_adapter(run: RunSummary) -> bool:
 
 
 def choose_rows(
-    candidates: Iterable[RunSummary], pick: str = DEFAULT_PICK, recipes: Sequence[str] = ()
+    candidates: Iterable[RunSummary],
+    pick: str = DEFAULT_PICK,
+    recipes: Sequence[str] = (),
+    model_name: ModelNamer | None = None,
 ) -> list[RowChoice]:
-    """One :class:`RowChoice` per (stage, model family) of ``candidates`` (succeeded runs), in the
-    study's order, by the rule in the module docstring. ``recipes`` names recipes (``NAME`` or
-    ``NAME@VERSION``) that fill the rows their runs fall in, before the study's own names."""
+    """One :class:`RowChoice` per (stage, model) of ``candidates`` (succeeded runs), in the study's
+    order, by the rule in the module docstring. ``recipes`` names recipes (``NAME`` or
+    ``NAME@VERSION``) that fill the rows their runs fall in, before the study's own names.
+    ``model_name`` names each run's model (default :func:`model_id_name`)."""
     if pick not in PICKS:
         raise InvalidQuery(f"cannot pick runs by {pick!r}", hint=f"use one of {', '.join(PICKS)}")
-    rows: dict[tuple[str, str], list[RunSummary]] = {}
+    name = model_name or model_id_name
+    rows: dict[tuple[str, str, str], list[RunSummary]] = {}
     for run in candidates:
-        rows.setdefault((run.stage, run.model_family), []).append(run)
+        rows.setdefault((run.stage, run.model_family, name(run.model_family, run.model_id)), []).append(run)
     choices = []
     for key in ordered_keys(list(rows)):
         choices.append(_choose(key, rows[key], pick, recipes))
     return choices
 
 
-def _choose(key: tuple[str, str], runs: list[RunSummary], pick: str, recipes: Sequence[str]) -> RowChoice:
-    stage, family = key
+def _choose(key: tuple[str, str, str], runs: list[RunSummary], pick: str, recipes: Sequence[str]) -> RowChoice:
+    stage, family, model = key
     passed: list[PassedOver] = []
     pool = list(runs)
     if stage == "zero_shot":
@@ -193,7 +218,7 @@ def _choose(key: tuple[str, str], runs: list[RunSummary], pick: str, recipes: Se
         pool = [r for r in pool if not _starts_from_adapter(r)]
     named = [n for n in recipes if any(_matches(r, n) for r in pool)]
     if not named:
-        named = [n for n in STUDY_RECIPES.get(key, ()) if any(_matches(r, n) for r in pool)][:1]
+        named = [n for n in STUDY_RECIPES.get((stage, family), ()) if any(_matches(r, n) for r in pool)][:1]
     recipe = None
     if named:
         recipe = " or ".join(named)
@@ -201,7 +226,7 @@ def _choose(key: tuple[str, str], runs: list[RunSummary], pick: str, recipes: Se
         passed += [PassedOver(r.id, r.recipe, OTHER_RECIPE) for r in pool if r not in kept]
         pool = kept
     if not pool:
-        return RowChoice(stage, family, None, pick, recipe, tuple(passed))
+        return RowChoice(stage, family, None, pick, recipe, tuple(passed), model)
     if pick == "best":
         def score(r: RunSummary) -> tuple[bool, float, tuple]:
             value = r.metrics.get(PICK_METRIC)
@@ -213,7 +238,7 @@ def _choose(key: tuple[str, str], runs: list[RunSummary], pick: str, recipes: Se
         ranked = sorted(pool, key=_ended, reverse=True)
         reason = EARLIER
     passed += [PassedOver(r.id, r.recipe, reason) for r in ranked[1:]]
-    return RowChoice(stage, family, ranked[0], pick, recipe, tuple(passed))
+    return RowChoice(stage, family, ranked[0], pick, recipe, tuple(passed), model)
 
 
 def selection_notes(choices: Sequence[RowChoice]) -> list[str]:
@@ -222,14 +247,15 @@ def selection_notes(choices: Sequence[RowChoice]) -> list[str]:
 
 
 def study_rows(choices: Sequence[RowChoice], metrics: Sequence[str] = STUDY_METRICS) -> list[dict[str, Any]]:
-    """Table 1 rows: ``stage``, ``model``, ``run``, one key per metric (None when not logged),
-    ``recipe`` (the run's name@version) and ``passed_over`` (a list of {run, recipe, reason})."""
+    """Table 1 rows: ``stage``, ``model`` (the row's model name), ``run``, one key per metric (None
+    when not logged), ``recipe`` (the run's name@version) and ``passed_over`` (a list of {run,
+    recipe, reason})."""
     rows = []
     for choice in choices:
         run = choice.run
         if run is None:
             continue
-        row: dict[str, Any] = {"stage": choice.stage, "model": choice.family, "run": run.id}
+        row: dict[str, Any] = {"stage": choice.stage, "model": choice.key[1], "run": run.id}
         row.update({name: run.metrics.get(name) for name in metrics})
         row["recipe"] = run.recipe
         row["passed_over"] = [p.to_dict() for p in choice.passed_over]
@@ -237,18 +263,18 @@ def study_rows(choices: Sequence[RowChoice], metrics: Sequence[str] = STUDY_METR
     return rows
 
 
-def component_column(stage: str, family: str) -> str:
-    """The Table 2 column name of a (stage, model family): ``family/stage``."""
-    return f"{family}/{stage}"
+def component_column(stage: str, model: str) -> str:
+    """The Table 2 column name of a (stage, model): ``model/stage`` (``Qwen3-VL-4B/sft``)."""
+    return f"{model}/{stage}"
 
 
 def component_choices(
     choices: Sequence[RowChoice], components: Mapping[str, GreenFlareComponents]
 ) -> list[RowChoice]:
-    """The chosen rows whose run logged components, model family by model family, stages in study
-    order within each: the columns of Table 2."""
+    """The chosen rows whose run logged components, model by model (families in the study's
+    order), stages in study order within each: the columns of Table 2."""
     kept = [c for c in choices if c.run is not None and c.run.id in components]
-    return sorted(kept, key=lambda c: (_rank(FAMILY_ORDER, c.family), _rank(STAGE_ORDER, c.stage)))
+    return sorted(kept, key=lambda c: (_rank(FAMILY_ORDER, c.family), c.key[1], _rank(STAGE_ORDER, c.stage)))
 
 
 def components_rows(
@@ -259,7 +285,7 @@ def components_rows(
     Only rows whose run logged components get a column (see :func:`component_choices`).
     """
     kept = component_choices(choices, components)
-    columns = [component_column(c.stage, c.family) for c in kept]
+    columns = [component_column(*c.key) for c in kept]
     rows = []
     for name in GREEN_FLARE_COMPONENTS:
         row: dict[str, Any] = {"component": name}

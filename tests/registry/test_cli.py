@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from rrg.cli import cli
 from rrg_registry import Registry
+from rrg_registry.store import schema
 
 from .conftest import COMPONENTS, hours_ago
 
@@ -37,13 +38,14 @@ def filled(registry, factory, registry_url, clock):
     """Three succeeded evaluations (zero-shot and SFT Qwen3-VL, SFT DeepSeek-OCR) and a failed run."""
     runs = {}
     specs = [
-        ("zs", "zero_shot", "qwen3_vl", 0.695, 0.327, 0.5),
-        ("sft", "sft", "qwen3_vl", 0.769, 0.843, 0.7),
-        ("ocr", "sft", "deepseek_ocr", 0.846, 0.957, 0.8),
+        ("zs", "zero_shot", "qwen3_vl", "Qwen/Qwen3-VL-4B-Instruct", 0.695, 0.327, 0.5),
+        ("sft", "sft", "qwen3_vl", "Qwen/Qwen3-VL-4B-Instruct", 0.769, 0.843, 0.7),
+        ("ocr", "sft", "deepseek_ocr", "deepseek-ai/DeepSeek-OCR", 0.846, 0.957, 0.8),
     ]
-    for i, (key, stage, family, green, ce, base) in enumerate(specs):
+    for i, (key, stage, family, model_id, green, ce, base) in enumerate(specs):
         clock(hours_ago(0.1 * (3 - i)))
-        run = factory.run(recipe=f"{key}@1", stage=stage, model_family=family, status="running", tags=["paper"])
+        run = factory.run(recipe=f"{key}@1", stage=stage, model_family=family, model_id=model_id, status="running",
+                          tags=["paper"])
         predictions = [{"sample_id": f"s{j:03d}", "prediction": "x", "reference": "y", "green_flare": s}
                        for j, s in enumerate(scores(base))]
         registry.record_evaluation(run.id, "validation", {"green_flare": green, "bleu4_flare": 0.05, "ce": ce},
@@ -204,17 +206,17 @@ def test_study_table_and_components(filled):
     url, runs = filled
     data = json.loads(rrg(url, "table", "--layout", "study", "--json").output)
     assert data == [
-        {"stage": "zero_shot", "model": "qwen3_vl", "run": runs["zs"].id, "green_flare": 0.695, "bleu4_flare": 0.05,
+        {"stage": "zero_shot", "model": "Qwen3-VL-4B", "run": runs["zs"].id, "green_flare": 0.695, "bleu4_flare": 0.05,
          "ce": 0.327, "recipe": "zs@1", "passed_over": []},
-        {"stage": "sft", "model": "deepseek_ocr", "run": runs["ocr"].id, "green_flare": 0.846, "bleu4_flare": 0.05,
+        {"stage": "sft", "model": "DeepSeek-OCR", "run": runs["ocr"].id, "green_flare": 0.846, "bleu4_flare": 0.05,
          "ce": 0.957, "recipe": "ocr@1", "passed_over": []},
-        {"stage": "sft", "model": "qwen3_vl", "run": runs["sft"].id, "green_flare": 0.769, "bleu4_flare": 0.05,
+        {"stage": "sft", "model": "Qwen3-VL-4B", "run": runs["sft"].id, "green_flare": 0.769, "bleu4_flare": 0.05,
          "ce": 0.843, "recipe": "sft@1", "passed_over": []},
     ]
     assert rrg(url, "table", "--csv").output.splitlines()[0] == "stage,model,recipe,run,green_flare,bleu4_flare,ce"
     components = rrg(url, "components", "--csv").output.splitlines()
-    assert components[0] == "component,deepseek_ocr/sft,qwen3_vl/zero_shot,qwen3_vl/sft"
-    assert components[1] == "entity_matching,0.846,0.695,0.769"
+    assert components[0] == "component,DeepSeek-OCR/sft,Qwen3-VL-4B/zero_shot,Qwen3-VL-4B/sft,Qwen3-VL-4B/sft gain"
+    assert components[1] == f"entity_matching,0.846,0.695,0.769,{(0.769 - 0.695) / 0.695}"
     assert len(components) == 8
     assert "Table 2" in rrg(url, "components").output
 
@@ -249,21 +251,22 @@ def test_unsupported_url_is_one_line(tmp_path):
 
 def test_db_commands_and_stale_refusal(empty_database, monkeypatch):
     url = empty_database.url
+    head = schema.HEAD_REVISION
     if empty_database.dialect == "sqlite":  # reading never creates a registry file
         missing = rrg(url, "db", "current")
         assert missing.exit_code == 2 and missing.output.startswith("Error: no registry at ")
         Path(sa.make_url(url).database).touch()
-    assert rrg(url, "db", "current").output == "revision none (this rrg needs 0002): empty\n"
+    assert rrg(url, "db", "current").output == f"revision none (this rrg needs {head}): empty\n"
     assert rrg(url, "db", "upgrade", "--revision", "0001").output == "registry upgraded from empty to 0001\n"
     stale = rrg(url, "runs", "list")
     assert stale.exit_code == 2 and stale.output.count("\n") == 1
-    assert "has schema revision 0001; this rrg needs 0002 (hint: take a backup, then run `rrg db upgrade" in stale.output
-    assert rrg(url, "db", "current").output == "revision 0001 (this rrg needs 0002): needs `rrg db upgrade`\n"
-    assert rrg(url, "db", "upgrade").output == "registry upgraded from 0001 to 0002\n"
-    assert rrg(url, "db", "upgrade").output == "registry already at revision 0002\n"
+    assert f"has schema revision 0001; this rrg needs {head} (hint: take a backup, then run `rrg db upgrade" in stale.output
+    assert rrg(url, "db", "current").output == f"revision 0001 (this rrg needs {head}): needs `rrg db upgrade`\n"
+    assert rrg(url, "db", "upgrade").output == f"registry upgraded from 0001 to {head}\n"
+    assert rrg(url, "db", "upgrade").output == f"registry already at revision {head}\n"
     monkeypatch.setenv("RRG_REGISTRY_URL", url)
     result = CliRunner().invoke(cli, ["db", "current"])
-    assert result.output == "revision 0002 (this rrg needs 0002): up to date\n"
+    assert result.output == f"revision {head} (this rrg needs {head}): up to date\n"
     with Registry.from_url(url) as registry:
         assert registry.search_runs() == []
 

@@ -1,6 +1,6 @@
 """kill -9 in the middle of every migration, on SQLite and PostgreSQL.
 
-For each revision a child process opens (0001) or upgrades (0002) a registry and is killed with
+For each revision a child process opens (0001) or upgrades (0002, 0003) a registry and is killed with
 SIGKILL while that revision's ``upgrade()`` has run and its transaction is still open. The
 registry must then read as the revision before it, data intact, and be completed to head by
 ``Registry.from_url`` / ``rrg db upgrade`` with no hand-written SQL.
@@ -173,3 +173,40 @@ def test_kill_during_the_second_migration_leaves_revision_1_with_its_data(empty_
         model = registry.record_external_model("org/a", "r1", "/cache")
         assert registry.create_run(detail.run.recipe_version_id, "zero_shot", "qwen3_vl", "tiny",
                                    external_model_id=model.id).external_model_id == model.id
+
+
+def test_kill_during_the_third_migration_leaves_revision_2_with_its_predictions(empty_database, tmp_path):
+    assert Registry.upgrade_schema(empty_database.url, "0002") == (None, "0002")
+    prediction = ("INSERT INTO predictions (id, run_id, split, sample_id, prediction, green_flare, scores) "
+                  "VALUES (1, '0a0b0c0d', 'validation', 's1', 'Normal heart.', 0.9, '{\"green_flare\": 0.9}')")
+    engine = _engine(empty_database)
+    try:
+        with engine.begin() as connection:
+            for statement in [*REV1_DATA, prediction]:
+                connection.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+
+    def predictions() -> tuple[set[str], list[tuple]]:
+        engine = _engine(empty_database)
+        try:
+            with engine.connect() as connection:
+                columns = {c["name"] for c in sa.inspect(connection).get_columns("predictions")}
+                rows = connection.execute(sa.text("SELECT sample_id, prediction, green_flare FROM predictions")).all()
+        finally:
+            engine.dispose()
+        return columns, [tuple(row) for row in rows]
+
+    before = _state(empty_database), predictions()
+    assert "study_id" not in before[1][0] and before[1][1] == [("s1", "Normal heart.", 0.9)]
+
+    _kill_during(empty_database, "0003", "upgrade", tmp_path)
+
+    assert (_state(empty_database), predictions()) == before  # no half-added columns, the rows intact
+    assert Registry.schema_revision(empty_database.url) == ("0002", schema.HEAD_REVISION)
+    result = CliRunner().invoke(cli, ["db", "upgrade", "--registry", empty_database.url])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"registry upgraded from 0002 to {schema.HEAD_REVISION}\n"
+    with Registry.from_url(empty_database.url) as registry:
+        (kept,) = registry.predictions("0a0b0c0d", "validation")
+        assert (kept.prediction, kept.green_flare, kept.image_paths, kept.study_id) == ("Normal heart.", 0.9, None, None)

@@ -161,7 +161,7 @@ def test_a_registry_written_by_a_newer_rrg_asks_for_a_newer_rrg(registry_url, em
         engine.dispose()
     shown = sa.make_url(registry_url).render_as_string(hide_password=True)
     expected = (
-        f"the registry at {shown} has schema revision 9999, which this rrg does not know (it needs 0002) "
+        f"the registry at {shown} has schema revision 9999, which this rrg does not know (it needs {schema.HEAD_REVISION}) "
         "(hint: the database was written by a newer rrg; upgrade rrg)"
     )
     for args in (["db", "upgrade"], ["db", "upgrade", "--revision", "0001"], ["runs", "list"]):
@@ -173,7 +173,7 @@ def test_a_registry_written_by_a_newer_rrg_asks_for_a_newer_rrg(registry_url, em
 
     current = rrg(registry_url, "db", "current")
     assert current.exit_code == 0, current.output
-    assert current.output == "revision 9999 (this rrg needs 0002): written by a newer rrg; upgrade rrg\n"
+    assert current.output == f"revision 9999 (this rrg needs {schema.HEAD_REVISION}): written by a newer rrg; upgrade rrg\n"
 
 
 def test_db_commands_refuse_tables_without_a_version_table(registry_url, empty_database):

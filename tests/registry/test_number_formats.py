@@ -92,4 +92,4 @@ def test_runs_list_and_study_table_print_scores_with_four_decimals(trained):
     url, run, _ = trained
     listing = rrg(url, "runs", "list", "--sort", "wall_seconds").output
     assert _cells(listing, run.id)[-2:] == ["0.7500", "37 m 41 s"]
-    assert _cells(rrg(url, "table").output, "sft")[-3:] == ["0.8000", "-", "-"]
+    assert _cells(rrg(url, "table").output, "SFT")[-3:] == ["0.8000", "-", "-"]

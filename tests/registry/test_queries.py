@@ -178,26 +178,31 @@ def test_study_tables(registry, factory, clock):
                       metrics={"green_flare": 0.1})
     clock(None)
     runs = {}
+    ids = {"qwen3_vl": "Qwen/Qwen3-VL-4B-Instruct", "deepseek_ocr": "deepseek-ai/DeepSeek-OCR"}
     for stage, family, green in [("grpo", "qwen3_vl", 0.793), ("sft", "qwen3_vl", 0.769),
                                  ("zero_shot", "deepseek_ocr", 0.498), ("sft", "deepseek_ocr", 0.846)]:
-        run = factory.run(recipe=f"{family}-{stage}@1", stage=stage, model_family=family, status="running")
+        run = factory.run(recipe=f"{family}-{stage}@1", stage=stage, model_family=family, model_id=ids[family],
+                          status="running")
         registry.record_evaluation(run.id, "validation", {"green_flare": green, "bleu4_flare": 0.05, "ce": 0.9},
                                    components={**COMPONENTS, "entity_matching": green}, n=1945, status="succeeded")
         runs[(stage, family)] = run
     factory.run(recipe="m@1", stage="sft", model_family="medgemma", status="failed", metrics={"green_flare": 0.99})
 
-    table = registry.study_table()
+    table = registry.study_table()  # no naming function: models by their recorded id
     assert [(r["stage"], r["model"], r["run"], r["green_flare"]) for r in table] == [
-        ("zero_shot", "deepseek_ocr", runs[("zero_shot", "deepseek_ocr")].id, 0.498),
-        ("sft", "deepseek_ocr", runs[("sft", "deepseek_ocr")].id, 0.846),
-        ("sft", "qwen3_vl", runs[("sft", "qwen3_vl")].id, 0.769),
-        ("grpo", "qwen3_vl", runs[("grpo", "qwen3_vl")].id, 0.793),
+        ("zero_shot", "deepseek-ai/DeepSeek-OCR", runs[("zero_shot", "deepseek_ocr")].id, 0.498),
+        ("sft", "deepseek-ai/DeepSeek-OCR", runs[("sft", "deepseek_ocr")].id, 0.846),
+        ("sft", "Qwen/Qwen3-VL-4B-Instruct", runs[("sft", "qwen3_vl")].id, 0.769),
+        ("grpo", "Qwen/Qwen3-VL-4B-Instruct", runs[("grpo", "qwen3_vl")].id, 0.793),
     ]
+    named = registry.study_table(model_name=lambda family, model_id: f"{family}:{model_id.rsplit('/')[-1]}")
+    assert [r["model"] for r in named] == ["deepseek_ocr:DeepSeek-OCR", "deepseek_ocr:DeepSeek-OCR",
+                                           "qwen3_vl:Qwen3-VL-4B-Instruct", "qwen3_vl:Qwen3-VL-4B-Instruct"]
     assert old.id not in {r["run"] for r in table}
     assert set(table[0]) == {"stage", "model", "run", "green_flare", "bleu4_flare", "ce", "recipe", "passed_over"}
     assert table[2]["passed_over"] == [{"run": old.id, "recipe": "q-sft@1", "reason": "earlier"}]
 
-    columns, rows = registry.components_table()
+    columns, rows = registry.components_table(model_name=lambda family, model_id: family)
     assert columns == ["deepseek_ocr/zero_shot", "deepseek_ocr/sft", "qwen3_vl/sft", "qwen3_vl/grpo"]
     assert [r["component"] for r in rows] == list(COMPONENTS)
     assert rows[0]["qwen3_vl/grpo"] == 0.793 and rows[1]["deepseek_ocr/sft"] == COMPONENTS["location_accuracy"]

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from rrg.cli import cli
 from rrg_registry import Registry
 from rrg_registry.errors import NotFound
+from rrg_registry.store.schema import HEAD_REVISION
 
 HINT = "(hint: point at one with --registry URL or RRG_REGISTRY_URL; `rrg run` creates one)"
 
@@ -68,11 +69,11 @@ def test_a_missing_registry_named_by_flag_or_environment_is_named(runner, tmp_pa
 def test_a_writing_command_still_creates_the_registry(runner, tmp_path):
     result = runner.invoke(cli, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert result.output == "registry upgraded from empty to 0002\n"
+    assert result.output == f"registry upgraded from empty to {HEAD_REVISION}\n"
     assert (tmp_path / "rrg.db").is_file()
     listed = runner.invoke(cli, ["runs", "list", "--json"])
     assert listed.exit_code == 0 and json.loads(listed.output) == []
-    assert runner.invoke(cli, ["db", "current"]).output == "revision 0002 (this rrg needs 0002): up to date\n"
+    assert runner.invoke(cli, ["db", "current"]).output == f"revision {HEAD_REVISION} (this rrg needs {HEAD_REVISION}): up to date\n"
 
 
 def test_from_url_create_false(tmp_path):

@@ -102,17 +102,18 @@ def test_upgrade_from_revision_1_keeps_the_data(empty_database):
     with pytest.raises(StaleSchema) as caught:
         Registry.from_url(empty_database.url)
     message = str(caught.value)
-    assert "has schema revision 0001; this rrg needs 0002" in message
+    assert f"has schema revision 0001; this rrg needs {schema.HEAD_REVISION}" in message
     assert "run `rrg db upgrade --registry " in message and "\n" not in message
 
-    assert Registry.upgrade_schema(empty_database.url) == ("0001", "0002")
+    assert Registry.upgrade_schema(empty_database.url) == ("0001", schema.HEAD_REVISION)
     with Registry.from_url(empty_database.url) as registry:
         detail = registry.get_run("0a0b0c0d")
         assert detail.run.recipe == "demo-sft@1" and detail.run.status is RunStatus.SUCCEEDED
         assert detail.run.tags == ("paper",) and detail.run.external_model_id is None
         assert detail.metrics == {"green_flare": 0.77}
         assert detail.checkpoints[0].best and detail.checkpoints[0].eval_loss == 0.5
-        assert registry.predictions("0a0b0c0d", "validation")[0].scores == {"green_flare": 0.9}
+        old = registry.predictions("0a0b0c0d", "validation")[0]
+        assert old.scores == {"green_flare": 0.9} and (old.image_paths, old.study_id) == (None, None)
         assert [s.id for s in registry.search_runs(sort="green_flare", limit=1)] == ["0a0b0c0d"]
         # the old running run has been silent since 2025: reaping uses the new index
         assert registry.reap_stale_runs() == ["0a0b0c0e"]
@@ -120,12 +121,51 @@ def test_upgrade_from_revision_1_keeps_the_data(empty_database):
         run = registry.create_run(detail.run.recipe_version_id, "zero_shot", "qwen3_vl", "tiny",
                                   external_model_id=model.id)
         assert run.external_model_id == model.id
-    assert Registry.upgrade_schema(empty_database.url) == ("0002", "0002")
+    assert Registry.upgrade_schema(empty_database.url) == (schema.HEAD_REVISION, schema.HEAD_REVISION)
+
+
+def test_rrg_db_upgrade_from_revision_2_keeps_predictions_and_adds_their_images(empty_database):
+    """0002 -> 0003 through `rrg db upgrade` on a registry with predictions: they keep every value
+    and have no images or study (nothing is guessed); new predictions record both, and a study's
+    samples are found by its id."""
+    from click.testing import CliRunner
+
+    from rrg.cli import cli
+
+    assert Registry.upgrade_schema(empty_database.url, "0002") == (None, "0002")
+    engine = _engine(empty_database)
+    try:
+        with engine.begin() as connection:
+            for statement in REV1_DATA:
+                connection.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+    result = CliRunner().invoke(cli, ["db", "upgrade", "--registry", empty_database.url])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"registry upgraded from 0002 to {schema.HEAD_REVISION}\n"
+    with Registry.from_url(empty_database.url) as registry:
+        (old,) = registry.predictions("0a0b0c0d", "validation")
+        assert (old.sample_id, old.prediction, old.green_flare, old.scores) == ("s1", "Normal heart.", 0.9, {"green_flare": 0.9})
+        assert (old.image_paths, old.study_id) == (None, None)
+        rows = [
+            {"sample_id": f"s{i}", "prediction": "Normal heart.", "image_paths": [f"/d/CXR{i // 2}_frontal.png"],
+             "study_id": f"CXR{i // 2}", "scores": {"green_flare": 0.5}}
+            for i in range(4)
+        ]
+        registry.log_predictions("0a0b0c0d", "validation", rows)
+        assert [p.sample_id for p in registry.predictions("0a0b0c0d", "validation", study_id="CXR1")] == ["s2", "s3"]
+        assert registry.predictions("0a0b0c0d", "validation")[3].image_paths == ("/d/CXR1_frontal.png",)
+    engine = _engine(empty_database)
+    try:
+        indexes = {ix["name"]: ix["column_names"] for ix in sa.inspect(engine).get_indexes("predictions")}
+    finally:
+        engine.dispose()
+    assert indexes["ix_predictions_study_id"] == ["study_id"]
 
 
 def test_every_older_revision_is_refused(empty_database):
     scripts = ScriptDirectory.from_config(schema.alembic_config())
-    older = [s.revision for s in scripts.walk_revisions() if s.revision != schema.HEAD_REVISION]
+    older = sorted(s.revision for s in scripts.walk_revisions() if s.revision != schema.HEAD_REVISION)
     assert older
     for revision in older:
         Registry.upgrade_schema(empty_database.url, revision)

@@ -9,6 +9,8 @@ import pytest
 from rrg_registry import study
 from rrg_registry.errors import InvalidQuery
 
+from rrg.results.names import model_name
+
 from .conftest import COMPONENTS, hours_ago
 from .test_cli import rrg
 
@@ -38,14 +40,18 @@ def demo(registry, factory, registry_url, clock):
     return registry_url, runs
 
 
+MODEL = "Qwen2.5-VL (tiny)"
+"""The runs' model (qwen2_5_vl, tiny) as the rows name it."""
+
+
 def _rows(registry, **kwargs):
-    return {(r["stage"], r["model"]): r for r in registry.study_table(**kwargs)}
+    return {(r["stage"], r["model"]): r for r in registry.study_table(model_name=model_name, **kwargs)}
 
 
 def test_zero_shot_row_takes_a_base_model_and_the_named_recipe_beats_a_later_toy_run(registry, demo):
     _, runs = demo
     rows = _rows(registry)
-    zero_shot, sft = rows[("zero_shot", "qwen2_5_vl")], rows[("sft", "qwen2_5_vl")]
+    zero_shot, sft = rows[("zero_shot", MODEL)], rows[("sft", MODEL)]
     assert zero_shot["run"] == runs["zero_shot"].id and zero_shot["green_flare"] == 0.30
     assert zero_shot["passed_over"] == [{"run": runs["pulled"].id, "recipe": "demo-zero-shot@1", "reason": "adapter"}]
     assert (sft["run"], sft["recipe"]) == (runs["sft"].id, "demo-sft@1")  # the latest demo-sft, not the toy run
@@ -58,20 +64,22 @@ def test_zero_shot_row_takes_a_base_model_and_the_named_recipe_beats_a_later_toy
 def test_a_run_with_a_parent_is_no_zero_shot_baseline_either(registry, factory, clock, demo):
     _, runs = demo
     child = _evaluated(registry, factory, clock, 0.5, "demo-zero-shot@1", "zero_shot", 0.9, parent_run_id=runs["sft"].id)
-    assert _rows(registry)[("zero_shot", "qwen2_5_vl")]["run"] == runs["zero_shot"].id
-    only_adapters = study.choose_rows([s for s in registry.search_runs(stage="zero_shot") if s.id in {child.id, runs["pulled"].id}])
+    assert _rows(registry)[("zero_shot", MODEL)]["run"] == runs["zero_shot"].id
+    adapters = [s for s in registry.search_runs(stage="zero_shot") if s.id in {child.id, runs["pulled"].id}]
+    only_adapters = study.choose_rows(adapters, model_name=model_name)
     assert only_adapters[0].run is None
-    assert only_adapters[0].note().startswith("zero_shot qwen2_5_vl: no eligible run; passed over 2 runs starting from an adapter")
+    assert only_adapters[0].note().startswith(f"zero_shot {MODEL}: no eligible run; passed over 2 runs starting from an adapter")
+    assert study.choose_rows(adapters)[0].key == ("zero_shot", "tiny")  # no naming function: the model id
 
 
 def test_pick_best_and_a_recipe_named_on_the_command_line(registry, demo):
     _, runs = demo
-    best = _rows(registry, pick="best")[("sft", "qwen2_5_vl")]
+    best = _rows(registry, pick="best")[("sft", MODEL)]
     assert best["run"] == runs["sft_old"].id
     assert [p["reason"] for p in best["passed_over"]] == ["other_recipe", "lower_green_flare"]
-    toy = _rows(registry, recipes=["toy-sft"])[("sft", "qwen2_5_vl")]
+    toy = _rows(registry, recipes=["toy-sft"])[("sft", MODEL)]
     assert toy["run"] == runs["toy"].id and {p["reason"] for p in toy["passed_over"]} == {"other_recipe"}
-    assert _rows(registry, recipes=["demo-sft@1"])[("sft", "qwen2_5_vl")]["run"] == runs["sft"].id
+    assert _rows(registry, recipes=["demo-sft@1"])[("sft", MODEL)]["run"] == runs["sft"].id
     with pytest.raises(InvalidQuery):
         registry.study_table(pick="random")
 
@@ -79,7 +87,7 @@ def test_pick_best_and_a_recipe_named_on_the_command_line(registry, demo):
 def test_rows_without_a_named_recipe_take_every_candidate(registry, factory, clock):
     first = _evaluated(registry, factory, clock, 2, "mine@1", "sft", 0.5)
     second = _evaluated(registry, factory, clock, 1, "yours@1", "sft", 0.4)
-    row = _rows(registry)[("sft", "qwen2_5_vl")]
+    row = _rows(registry)[("sft", MODEL)]
     assert row["run"] == second.id
     assert row["passed_over"] == [{"run": first.id, "recipe": "mine@1", "reason": "earlier"}]
 
@@ -90,9 +98,9 @@ def test_table_cli_lists_the_run_used_and_notes_what_was_passed_over(demo):
     assert "latest run per row" in output and runs["sft"].id in output and runs["toy"].id not in output.split("note:")[0]
     notes = [line for line in output.splitlines() if line.startswith("note: ")]
     assert notes == [
-        (f"note: zero_shot qwen2_5_vl: used {runs['zero_shot'].id} (demo-zero-shot@1, the latest); passed over "
+        (f"note: zero_shot {MODEL}: used {runs['zero_shot'].id} (demo-zero-shot@1, the latest); passed over "
          f"1 run starting from an adapter (not a zero-shot baseline): {runs['pulled'].id} (demo-zero-shot@1)"),
-        (f"note: sft qwen2_5_vl: used {runs['sft'].id} (demo-sft@1, the latest); passed over "
+        (f"note: sft {MODEL}: used {runs['sft'].id} (demo-sft@1, the latest); passed over "
          f"1 run of another recipe than demo-sft: {runs['toy'].id} (toy-sft@1); 1 run that ended earlier: {runs['sft_old'].id}"),
     ]
     best = json.loads(rrg(url, "table", "--pick", "best", "--json").output)
@@ -102,14 +110,14 @@ def test_table_cli_lists_the_run_used_and_notes_what_was_passed_over(demo):
 
 def test_components_follow_the_same_rule(registry, demo):
     url, runs = demo
-    columns, rows = registry.components_table()
-    assert columns == ["qwen2_5_vl/zero_shot", "qwen2_5_vl/sft"]
-    assert rows[0] == {"component": "entity_matching", "qwen2_5_vl/zero_shot": 0.30, "qwen2_5_vl/sft": 0.65}
-    assert registry.components_table(pick="best")[1][0]["qwen2_5_vl/sft"] == 0.70
+    columns, rows = registry.components_table(model_name=model_name)
+    assert columns == [f"{MODEL}/zero_shot", f"{MODEL}/sft"]
+    assert rows[0] == {"component": "entity_matching", f"{MODEL}/zero_shot": 0.30, f"{MODEL}/sft": 0.65}
+    assert registry.components_table(pick="best", model_name=model_name)[1][0][f"{MODEL}/sft"] == 0.70
     output = rrg(url, "components").output
-    assert f"note: qwen2_5_vl/sft: run {runs['sft'].id} (demo-sft@1)" in output
+    assert f"note: {MODEL}/sft: run {runs['sft'].id} (demo-sft@1)" in output
     assert f"1 run of another recipe than demo-sft: {runs['toy'].id} (toy-sft@1)" in output
-    assert rrg(url, "components", "--csv").output.splitlines()[1] == "entity_matching,0.3,0.65"
+    assert rrg(url, "components", "--csv").output.splitlines()[1] == f"entity_matching,0.3,0.65,{(0.65 - 0.3) / 0.3}"
 
 
 def test_the_study_recipes_name_the_rows_their_shipped_recipes_fill():

@@ -86,6 +86,22 @@ def _finite(name: str, value: Any) -> float:
     return number
 
 
+PREDICTION_KEYS: tuple[str, ...] = (
+    "sample_id", "prediction", "question", "reference", "green_flare", "scores", "image_paths", "study_id",
+    "checkpoint_id",
+)
+"""The keys a prediction row may have; any other key is refused (a misspelt key would be lost)."""
+
+
+def _image_paths(index: int, value: Any) -> list[str] | None:
+    """A prediction row's ``image_paths`` as a list of strings (None when not given)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not all(isinstance(p, str) for p in value):
+        raise ValueError(f"prediction row {index}: image_paths must be a list of strings, got {value!r}")
+    return list(value)
+
+
 def _stale(older_than: timedelta) -> Any:
     """Running runs silent (no heartbeat) and pending runs unstarted for longer than ``older_than``."""
     cutoff = now() - older_than
@@ -273,6 +289,13 @@ class SqlStore:
             moment = now()
             session.execute(sa.update(RunRow).where(RunRow.id == run_id).values(heartbeat_at=moment))
             return moment
+
+    def add_to_plan(self, run_id: str, key: str, value: Any) -> None:
+        with self.transaction() as session:
+            row = self._run_row(session, run_id, for_update=True)
+            plan = dict(row.plan or {})
+            plan[key] = value
+            session.execute(sa.update(RunRow).where(RunRow.id == run_id).values(plan=plan))
 
     def resume(self, run_id: str, after_step: int) -> entities.Run:
         """failed | interrupted -> running, forgetting what the run recorded after training step
@@ -479,6 +502,10 @@ class SqlStore:
         for i, item in enumerate(rows):
             if "sample_id" not in item or "prediction" not in item:
                 raise ValueError(f"prediction row {i} needs 'sample_id' and 'prediction', has {sorted(item)}")
+            unknown = sorted(set(item) - set(PREDICTION_KEYS))
+            if unknown:
+                raise ValueError(f"prediction row {i} ({item['sample_id']}) has unknown keys {unknown}; "
+                                 f"expected names from {list(PREDICTION_KEYS)}")
             scores = dict(item.get("scores") or {})
             green = item.get("green_flare", scores.get("green_flare"))
             payload.append(
@@ -492,6 +519,8 @@ class SqlStore:
                     "reference": item.get("reference"),
                     "green_flare": None if green is None else float(green),
                     "scores": scores,
+                    "image_paths": _image_paths(i, item.get("image_paths")),
+                    "study_id": None if item.get("study_id") is None else str(item["study_id"]),
                 }
             )
         try:
@@ -739,13 +768,14 @@ class SqlStore:
 
     def study_candidates(self, tags: Sequence[str], metric: str) -> list[tuple]:
         """Every succeeded run carrying ``tags``, as plain rows for choosing the study tables' runs
-        among many: (id, recipe name@version, stage, model family, adapter, parent run id,
+        among many: (id, recipe name@version, stage, model family, model id, adapter, parent run id,
         created_at, ended_at, latest ``metric`` or None). No summaries are built."""
         value = _LATEST.alias("pick")
         query = (
             sa.select(
                 _RUNS.c.id, _RECIPES.c.name, _RECIPES.c.version, _RUNS.c.stage, _RUNS.c.model_family,
-                _RUNS.c.adapter, _RUNS.c.parent_run_id, _RUNS.c.created_at, _RUNS.c.ended_at, value.c.value,
+                _RUNS.c.model_id, _RUNS.c.adapter, _RUNS.c.parent_run_id, _RUNS.c.created_at, _RUNS.c.ended_at,
+                value.c.value,
             )
             .select_from(
                 _RUNS.join(_RECIPES, _RECIPES.c.id == _RUNS.c.recipe_version_id).outerjoin(
@@ -758,7 +788,7 @@ class SqlStore:
             query = query.where(sa.exists().where(_TAGS.c.run_id == _RUNS.c.id, _TAGS.c.tag == tag))
         with self.transaction() as session:
             return [
-                (r[0], f"{r[1]}@{r[2]}", r[3], r[4], r[5], r[6], utc(r[7]), utc(r[8]), r[9])
+                (r[0], f"{r[1]}@{r[2]}", r[3], r[4], r[5], r[6], r[7], utc(r[8]), utc(r[9]), r[10])
                 for r in session.execute(query)
             ]
 
@@ -832,14 +862,22 @@ class SqlStore:
             ).all()
             return {row.run_id: row.to_entity() for row in rows}
 
-    def predictions(self, run_id: str, split: str) -> list[entities.Prediction]:
+    def metric_history(self, run_id: str, prefix: str | None = None) -> list[entities.Metric]:
+        """Every value a run logged (of the metrics whose name starts with ``prefix``), in logging order."""
         with self.transaction() as session:
             self._run_row(session, run_id)
-            rows = session.scalars(
-                sa.select(PredictionRow)
-                .where(PredictionRow.run_id == run_id, PredictionRow.split == split)
-                .order_by(PredictionRow.sample_id)
-            ).all()
+            query = sa.select(MetricRow).where(MetricRow.run_id == run_id)
+            if prefix:
+                query = query.where(MetricRow.name.startswith(prefix, autoescape=True))
+            return [row.to_entity() for row in session.scalars(query.order_by(MetricRow.id))]
+
+    def predictions(self, run_id: str, split: str, study_id: str | None = None) -> list[entities.Prediction]:
+        with self.transaction() as session:
+            self._run_row(session, run_id)
+            query = sa.select(PredictionRow).where(PredictionRow.run_id == run_id, PredictionRow.split == split)
+            if study_id is not None:
+                query = query.where(PredictionRow.study_id == study_id)
+            rows = session.scalars(query.order_by(PredictionRow.sample_id)).all()
             return [row.to_entity() for row in rows]
 
     def prediction_splits(self, run_id: str) -> list[str]:

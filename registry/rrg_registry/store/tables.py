@@ -299,6 +299,7 @@ class PredictionRow(Table, table=True):
     __tablename__ = "predictions"
     __table_args__ = (
         sa.UniqueConstraint("run_id", "split", "sample_id", name="uq_predictions_run_id_split_sample_id"),
+        sa.Index("ix_predictions_study_id", "study_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -311,12 +312,15 @@ class PredictionRow(Table, table=True):
     reference: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     green_flare: float | None = Field(default=None, sa_column=sa.Column(sa.Double, nullable=True))
     scores: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    image_paths: list | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+    study_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
 
     def to_entity(self) -> entities.Prediction:
         return entities.Prediction(
             run_id=self.run_id, split=self.split, sample_id=self.sample_id, question=self.question,
             prediction=self.prediction, reference=self.reference, green_flare=self.green_flare,
             scores=dict(self.scores or {}), checkpoint_id=self.checkpoint_id,
+            image_paths=None if self.image_paths is None else tuple(self.image_paths), study_id=self.study_id,
         )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from rrg.cli.output import emit_notes, emit_rows, output_options
-from rrg.cli.registry_option import existing_registry_option
+from rrg.cli.registry_option import registry_reader_option
 
 PREFERRED_METRICS = ("green_flare", "bleu4_flare", "ce")
 RUN_COSTS = ("wall_seconds", "peak_rss_gib", "generation_samples_per_second")
@@ -36,23 +36,22 @@ def _section(name: str, components: Sequence[str]) -> str:
 
 
 def comparison_view(
-    comparison: Any, components: Mapping[str, Any], everything: bool = False
+    runs: Sequence[Mapping[str, Any]], components: Mapping[str, Mapping[str, Any]], everything: bool = False
 ) -> tuple[list[dict[str, Any]], list[str], int]:
-    """(rows, columns, number of values left out) of the comparison table.
+    """(rows, columns, number of values left out) of the comparison table of ``runs`` (rows as
+    ``rrg runs list --json`` prints them: ``id``, ``metrics``, ...).
 
     Rows, in order: evaluation metrics (green_flare, bleu4_flare, ce first), the seven green_flare
     components (when any run logged them; values from ``components``, a run id -> its latest
-    :class:`~rrg_registry.entities.GreenFlareComponents`), run costs, and with ``everything`` the
-    training logs and unpaired ``before/`` values. Each row has ``metric``, ``section``, a value
-    per run, ``RUN before`` (the run's ``before/<metric>``) for runs that measured any, and
-    ``RUN-FIRST`` differences.
+    components by name), run costs, and with ``everything`` the training logs and unpaired
+    ``before/`` values. Each row has ``metric``, ``section``, a value per run, ``RUN before`` (the
+    run's ``before/<metric>``) for runs that measured any, and ``RUN-FIRST`` differences.
     """
-    from rrg_registry.entities import GREEN_FLARE_COMPONENTS
+    from rrg_registry.read import GREEN_FLARE_COMPONENTS
 
-    runs = comparison.runs
     base = runs[0]
-    names = {name for run in runs for name in run.metrics}
-    has_components = any(run.id in components for run in runs) or any(
+    names = {name for run in runs for name in run["metrics"]}
+    has_components = any(run["id"] in components for run in runs) or any(
         c in names or BEFORE + c in names for c in GREEN_FLARE_COMPONENTS
     )
     sections: dict[str, list[str]] = {"evaluation": [], "component": [], "run": [], "before": [], "training": []}
@@ -67,31 +66,32 @@ def comparison_view(
     if everything:
         shown += rest
 
-    def value(run: Any, name: str) -> float | None:
-        found = components.get(run.id)
-        if name in GREEN_FLARE_COMPONENTS and found is not None and getattr(found, name) is not None:
-            return getattr(found, name)
-        return run.metrics.get(name)
+    def value(run: Mapping[str, Any], name: str) -> float | None:
+        found = components.get(run["id"])
+        if name in GREEN_FLARE_COMPONENTS and found is not None and found.get(name) is not None:
+            return found[name]
+        return run["metrics"].get(name)
 
-    with_before = [
-        run for run in runs if any(BEFORE + name in run.metrics for name in shown if not name.startswith(BEFORE))
-    ]
+    with_before = {
+        run["id"] for run in runs
+        if any(BEFORE + name in run["metrics"] for name in shown if not name.startswith(BEFORE))
+    }
     columns = ["metric"]
     for run in runs:
-        if run in with_before:
-            columns.append(f"{run.id} before")
-        columns.append(run.id)
-    columns += [f"{run.id}-{base.id}" for run in runs[1:]]
+        if run["id"] in with_before:
+            columns.append(f"{run['id']} before")
+        columns.append(run["id"])
+    columns += [f"{run['id']}-{base['id']}" for run in runs[1:]]
     rows = []
     for name in shown:
         row: dict[str, Any] = {"metric": name, "section": _section(name, GREEN_FLARE_COMPONENTS)}
         for run in runs:
-            if run in with_before:
-                row[f"{run.id} before"] = run.metrics.get(BEFORE + name)
-            row[run.id] = value(run, name)
+            if run["id"] in with_before:
+                row[f"{run['id']} before"] = run["metrics"].get(BEFORE + name)
+            row[run["id"]] = value(run, name)
         for run in runs[1:]:
-            a, b = row[base.id], row[run.id]
-            row[f"{run.id}-{base.id}"] = None if a is None or b is None else b - a
+            a, b = row[base["id"]], row[run["id"]]
+            row[f"{run['id']}-{base['id']}"] = None if a is None or b is None else b - a
         rows.append(row)
     return rows, columns, 0 if everything else len(rest)
 
@@ -104,8 +104,8 @@ def comparison_view(
 @click.option("--all", "everything", is_flag=True,
               help="Also the training logs (train/*) and before/ values with no metric beside them.")
 @output_options
-@existing_registry_option
-def compare(registry, run_ids, split, resamples, seed, everything, output_format) -> None:
+@registry_reader_option
+def compare(reader, run_ids, split, resamples, seed, everything, output_format) -> None:
     """Compare runs: evaluation metrics and the seven green_flare components side by side (with
     each run's values before training beside them, where it measured them), what each run cost,
     differences against the first RUN, and a paired bootstrap test of per-sample green_flare (each
@@ -123,16 +123,16 @@ def compare(registry, run_ids, split, resamples, seed, everything, output_format
     """
     if len(run_ids) < 2:
         raise click.UsageError("compare needs at least two runs")
-    comparison = registry.compare(list(run_ids), split=split, resamples=resamples, seed=seed)
-    components = registry.latest_components([r.id for r in comparison.runs])
-    rows, columns, left_out = comparison_view(comparison, components, everything)
-    tests = [t.model_dump() for t in comparison.paired_tests]
+    comparison = reader.compare(list(run_ids), split=split, resamples=resamples, seed=seed)
+    components = reader.latest_components([r["id"] for r in comparison["runs"]])
+    rows, columns, left_out = comparison_view(comparison["runs"], components, everything)
+    tests = comparison["paired_tests"]
     if output_format == "json":
         emit_rows(rows, "json", json_data={
-            "runs": [r.to_row() for r in comparison.runs],
+            "runs": comparison["runs"],
             "metrics": rows,
             "paired_tests": tests,
-            "skipped_tests": list(comparison.skipped_tests),
+            "skipped_tests": comparison["skipped_tests"],
         })
         return
     emit_rows(rows, output_format, columns=columns, title="metrics (differences against the first run)")
@@ -143,7 +143,7 @@ def compare(registry, run_ids, split, resamples, seed, everything, output_format
             "run_id", "baseline_run_id", "split", "n", "baseline_mean", "run_mean", "mean_difference",
             "ci_low", "ci_high", "p_value",
         ), title=f"paired bootstrap of per-sample green_flare ({resamples} resamples, seed {seed}, 95% CI)")
-    for reason in comparison.skipped_tests:
+    for reason in comparison["skipped_tests"]:
         click.echo(f"no paired test: {reason}")
     if left_out:
         emit_notes([f"{left_out} training log value{'s' if left_out > 1 else ''} (train/*, unpaired before/*) not shown; --all shows them"])

@@ -6,7 +6,9 @@ else ``sqlite:///rrg.db`` in the working directory. Commands receive an open ``R
 Commands that only read (browsing, tables, comparisons) use :func:`existing_registry_option`:
 they never create a registry, and a SQLite file that does not exist is one line saying where
 none was found and how to point at one. Commands that write (``rrg run``, ``rrg pull``,
-``rrg db upgrade``) create it on first use.
+``rrg db upgrade``) create it on first use. The browsing commands (``rrg runs list``,
+``rrg runs show``, ``rrg compare``) use :func:`registry_reader_option` and receive a
+:class:`rrg_registry.read.RegistryReader`, which starts without the database layer.
 """
 
 from __future__ import annotations
@@ -19,10 +21,15 @@ import click
 REGISTRY_HELP = "Registry database URL (sqlite:///PATH, a file path, or postgresql://...). Default: $RRG_REGISTRY_URL, else sqlite:///rrg.db."
 
 
+_registry_flag = click.option(
+    "--registry", "registry_url", envvar="RRG_REGISTRY_URL", default=None, metavar="URL", help=REGISTRY_HELP
+)
+
+
 def registry_url_option(func: Callable) -> Callable:
     """Add ``--registry`` and pass the resolved URL as ``registry_url``."""
 
-    @click.option("--registry", "registry_url", envvar="RRG_REGISTRY_URL", default=None, metavar="URL", help=REGISTRY_HELP)
+    @_registry_flag
     @functools.wraps(func)
     def wrapper(*args, registry_url: str | None, **kwargs):
         from rrg_registry.registry import resolve_url
@@ -54,3 +61,20 @@ def existing_registry_option(func: Callable) -> Callable:
     """:func:`registry_option` for commands that only read: a SQLite registry that does not exist
     is an error (exit status 2), never created."""
     return _opened_registry_option(func, create=False)
+
+
+def registry_reader_option(func: Callable) -> Callable:
+    """Add ``--registry`` and pass an open :class:`rrg_registry.read.RegistryReader` as ``reader``
+    (closed after the command): for the browsing commands, which only read. A registry that does
+    not exist is an error (exit status 2), never created; a plain SQLite registry is read without
+    importing SQLAlchemy, pydantic or Alembic."""
+
+    @_registry_flag
+    @functools.wraps(func)
+    def wrapper(*args, registry_url: str | None, **kwargs):
+        from rrg_registry.read import DEFAULT_URL, RegistryReader
+
+        with RegistryReader.open(registry_url or DEFAULT_URL) as reader:
+            return func(*args, reader=reader, **kwargs)
+
+    return wrapper

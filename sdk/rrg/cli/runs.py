@@ -1,7 +1,9 @@
 """``rrg runs``: list, show and reap the runs in the registry.
 
-Thin wrappers over :class:`rrg_registry.Registry`; rows are plain dicts rendered by
-:mod:`rrg.cli.output`. Listing commands first mark stale runs interrupted (see ``rrg runs reap``).
+``list`` and ``show`` read through :class:`rrg_registry.read.RegistryReader` (plain dicts, no
+database layer to import on a SQLite registry); ``reap`` writes through
+:class:`rrg_registry.Registry`. Rows are rendered by :mod:`rrg.cli.output`. Listing commands first
+mark stale runs interrupted (see ``rrg runs reap``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 import click
 
 from rrg.cli.output import emit_mapping, emit_rows, output_options
-from rrg.cli.registry_option import existing_registry_option
+from rrg.cli.registry_option import existing_registry_option, registry_reader_option
 
 PREFERRED_METRICS = ("green_flare", "bleu4_flare", "ce")
 LIST_COLUMNS = ("id", "recipe", "stage", "model", "status", "created")
@@ -60,8 +62,8 @@ def runs() -> None:
               help="Sort direction (default: descending for metrics and times, ascending for text).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Most runs to show.")
 @output_options
-@existing_registry_option
-def list_runs(registry, recipe, stage, model, statuses, tags, where, sort, ascending, limit, output_format) -> None:
+@registry_reader_option
+def list_runs(reader, recipe, stage, model, statuses, tags, where, sort, ascending, limit, output_format) -> None:
     """List runs with filters, metric thresholds and sorting.
 
     JSON output is a list of objects with keys id, recipe (name@version), stage, model (family),
@@ -71,12 +73,11 @@ def list_runs(registry, recipe, stage, model, statuses, tags, where, sort, ascen
     Example:
       rrg runs list --stage sft --where "green_flare>0.8" --sort green_flare --limit 5
     """
-    registry.reap_stale_runs(strict=False)  # browsing still lists a read-only or locked registry
-    found = registry.search_runs(
-        recipe=recipe, stage=stage, model=model, status=list(statuses), tag=list(tags),
-        where=list(where), sort=sort, ascending=ascending, limit=limit,
+    reader.reap_stale_runs()  # browsing still lists a read-only or locked registry
+    rows = reader.search_runs(
+        recipe=recipe, stage=stage, model=model, status=statuses, tag=tags,
+        where=where, sort=sort, ascending=ascending, limit=limit,
     )
-    rows = [summary.to_row() for summary in found]
     if output_format == "json":
         emit_rows(rows, "json")
         return
@@ -104,8 +105,8 @@ def list_runs(registry, recipe, stage, model, statuses, tags, where, sort, ascen
 @runs.command("show")
 @click.argument("run_id", metavar="RUN")
 @output_options
-@existing_registry_option
-def show_run(registry, run_id, output_format) -> None:
+@registry_reader_option
+def show_run(reader, run_id, output_format) -> None:
     """Show one run: recipe, lineage, datasets, checkpoints, metrics, green_flare components, publications.
 
     RUN is a run id or a unique prefix of one.
@@ -114,60 +115,61 @@ def show_run(registry, run_id, output_format) -> None:
     Example:
       rrg runs show 3fa2 --json
     """
-    registry.reap_stale_runs(strict=False)  # browsing still lists a read-only or locked registry
-    detail = registry.get_run(run_id)
+    from rrg_registry.read import GREEN_FLARE_COMPONENTS, GREEN_FLARE_EXTRA, entity_json
+
+    reader.reap_stale_runs()  # browsing still lists a read-only or locked registry
+    detail = reader.run_detail(run_id, history=output_format == "json")
     if output_format == "json":
-        emit_mapping(detail.model_dump(mode="json"), "json")
+        emit_mapping(entity_json(detail), "json")
         return
-    run = detail.run
+    run = detail["run"]
     summary: dict[str, Any] = {
-        "id": run.id,
-        "recipe": run.recipe,
-        "recipe_hash": detail.recipe.hash,
-        "stage": run.stage,
-        "model": run.model_family,
-        "model_id": run.model_id,
-        "model_revision": run.model_revision,
-        "adapter": run.adapter,
-        "status": run.status.value,
-        "host": run.host,
-        "seed": run.seed,
-        "tags": " ".join(run.tags),
-        "parent": detail.parent.id if detail.parent else None,
-        "children": " ".join(c.id for c in detail.children),
-        "created": run.created_at.isoformat(),
-        "started": run.started_at.isoformat() if run.started_at else None,
-        "ended": run.ended_at.isoformat() if run.ended_at else None,
-        "heartbeat": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
-        "error": run.error,
+        "id": run["id"],
+        "recipe": f"{run['recipe_name']}@{run['recipe_version']}",
+        "recipe_hash": detail["recipe"]["hash"],
+        "stage": run["stage"],
+        "model": run["model_family"],
+        "model_id": run["model_id"],
+        "model_revision": run["model_revision"],
+        "adapter": run["adapter"],
+        "status": run["status"],
+        "host": run["host"],
+        "seed": run["seed"],
+        "tags": " ".join(run["tags"]),
+        "parent": detail["parent"]["id"] if detail["parent"] else None,
+        "children": " ".join(c["id"] for c in detail["children"]),
+        "created": run["created_at"].isoformat(),
+        "started": run["started_at"].isoformat() if run["started_at"] else None,
+        "ended": run["ended_at"].isoformat() if run["ended_at"] else None,
+        "heartbeat": run["heartbeat_at"].isoformat() if run["heartbeat_at"] else None,
+        "error": run["error"],
     }
     if output_format == "csv":
         flat = dict(summary)
-        flat.update({f"metrics.{name}": value for name, value in detail.metrics.items()})
+        flat.update({f"metrics.{name}": value for name, value in detail["metrics"].items()})
         emit_mapping(flat, "csv")
         return
-    emit_mapping(summary, "table", title=f"run {run.id}")
-    lineage = [{"relation": "parent", **link.model_dump(mode="json")} for link in ([detail.parent] if detail.parent else [])]
-    lineage += [{"relation": "child", **link.model_dump(mode="json")} for link in detail.children]
+    emit_mapping(summary, "table", title=f"run {run['id']}")
+    lineage = [{"relation": "parent", **detail["parent"]}] if detail["parent"] else []
+    lineage += [{"relation": "child", **link} for link in detail["children"]]
     if lineage:
         emit_rows(lineage, "table", columns=("relation", "id", "recipe", "stage", "status"), title="lineage")
-    if detail.datasets:
-        emit_rows([d.model_dump() for d in detail.datasets], "table",
-                  columns=("name", "split", "fingerprint", "size"), title="datasets")
-    if detail.checkpoints:
-        emit_rows([c.model_dump() for c in detail.checkpoints], "table",
+    if detail["datasets"]:
+        emit_rows(detail["datasets"], "table", columns=("name", "split", "fingerprint", "size"), title="datasets")
+    if detail["checkpoints"]:
+        emit_rows(detail["checkpoints"], "table",
                   columns=("id", "step", "eval_loss", "best", "size", "sha256", "path"), title="checkpoints")
-    if detail.metrics:
-        emit_rows([{"metric": k, "value": v} for k, v in detail.metrics.items()], "table", title="metrics")
-    if detail.components:
-        latest = detail.components[-1]
-        emit_rows([{"component": k, "value": v} for k, v in latest.values().items()], "table",
-                  title=f"green_flare components ({latest.split}, n={latest.n})")
-    if detail.publications:
-        emit_rows([p.model_dump() for p in detail.publications], "table",
-                  columns=("repo", "revision", "url", "published_at"), title="publications")
-    if detail.prediction_counts:
-        emit_rows([{"split": k, "predictions": v} for k, v in detail.prediction_counts.items()], "table",
+    if detail["metrics"]:
+        emit_rows([{"metric": k, "value": v} for k, v in detail["metrics"].items()], "table", title="metrics")
+    if detail["components"]:
+        latest = detail["components"][-1]
+        emit_rows([{"component": k, "value": latest[k]} for k in (*GREEN_FLARE_COMPONENTS, *GREEN_FLARE_EXTRA)],
+                  "table", title=f"green_flare components ({latest['split']}, n={latest['n']})")
+    if detail["publications"]:
+        emit_rows(detail["publications"], "table", columns=("repo", "revision", "url", "published_at"),
+                  title="publications")
+    if detail["prediction_counts"]:
+        emit_rows([{"split": k, "predictions": v} for k, v in detail["prediction_counts"].items()], "table",
                   title="predictions")
 
 

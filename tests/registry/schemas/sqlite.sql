@@ -99,7 +99,7 @@ CREATE TABLE predictions (
 	prediction TEXT NOT NULL,
 	reference TEXT,
 	green_flare DOUBLE,
-	scores JSON NOT NULL,
+	scores JSON NOT NULL, image_paths JSON, study_id VARCHAR(200),
 	CONSTRAINT fk_predictions_checkpoint_id_checkpoints FOREIGN KEY(checkpoint_id) REFERENCES checkpoints (id),
 	CONSTRAINT fk_predictions_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id),
 	CONSTRAINT pk_predictions PRIMARY KEY (id),
@@ -189,6 +189,9 @@ CREATE INDEX ix_latest_metrics_name_value ON latest_metrics (name, value);
 
 -- index ix_metrics_run_id_name
 CREATE INDEX ix_metrics_run_id_name ON metrics (run_id, name);
+
+-- index ix_predictions_study_id
+CREATE INDEX ix_predictions_study_id ON predictions (study_id);
 
 -- index ix_publications_run_id
 CREATE INDEX ix_publications_run_id ON publications (run_id);
