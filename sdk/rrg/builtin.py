@@ -62,6 +62,7 @@ BUILTIN_RECIPES: tuple[BuiltinRecipe, ...] = (
     _recipe("demo/zero-shot", "CPU demo: zero-shot evaluation of the tiny model"),
     _recipe("demo/sft", "CPU demo: LoRA SFT of the tiny model on the demo set"),
     _recipe("demo/grpo", "CPU demo: GRPO from the demo SFT adapter with clinical rewards"),
+    _recipe("demo/multi-dataset", "CPU demo: LoRA SFT on two demo data sets at once (reports and labels)"),
     _recipe("paper/deepseek-ocr/zero-shot", "study: DeepSeek-OCR zero-shot"),
     _recipe("paper/deepseek-ocr/sft", "study: DeepSeek-OCR LoRA SFT"),
     _recipe("paper/qwen2.5-vl-7b/zero-shot", "study: Qwen2.5-VL-7B zero-shot"),

@@ -6,13 +6,14 @@ Importing this package is light (no datasets, numpy or PIL until a function need
 from __future__ import annotations
 
 from rrg.data.demo import build_demo
-from rrg.data.flare import REPORT_GENERATION, FlareSplit, load_flare, load_images
+from rrg.data.flare import REPORT_GENERATION, FlareSplit, count_questions, load_flare, load_images
 from rrg.data.layout import resolve_data_root
 
 __all__ = [
     "REPORT_GENERATION",
     "FlareSplit",
     "build_demo",
+    "count_questions",
     "load_flare",
     "load_images",
     "resolve_data_root",

@@ -16,20 +16,26 @@ Building is deterministic: the same inputs give the same bytes.
 * ``demo_metadata.jsonl`` beside each question file records, per report uid, the images, the
   regions asked and the derived findings with the sentences that set them.
 * Testing questions carry no ``Answer``, as in the benchmark.
+* A second data set, ``Xray/IU_XRay_findings`` (:mod:`rrg.data.labels`), asks classification and
+  multi-label questions about the findings of one report in :data:`LABELS_EVERY` (picked by a hash
+  of the uid), on a copy of the report's frontal image (``ImageName`` one string), so that
+  several data sets can be trained on at once. It leaves the IU_XRay files as they were.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rrg import paths
+from rrg.data import labels
 from rrg.data.findings import derive_findings
 from rrg.data.layout import split_layout
 from rrg.data.regions import region_questions
@@ -55,6 +61,9 @@ SPLIT_LABELS = {
     "validation-hidden": "val",
     "testing": "test",
 }
+LABELS_EVERY = 3
+"""One report in this many (by ``sha256("rrg-demo-labels:" + uid)``) also gets the questions of
+the second data set, :data:`rrg.data.labels.DATASET`."""
 MANIFEST = "demo_manifest.json"
 METADATA_FILE = "demo_metadata.jsonl"
 
@@ -74,10 +83,15 @@ def image_seed(uid: str, view: str) -> int:
     return _hash_int(f"rrg-demo-image:{uid}:{view}")
 
 
-def question_file_name(split: str) -> str:
+def question_file_name(split: str, dataset: str = DATASET) -> str:
     """``IU_XRay_questions_train.json`` etc.; hidden validation uses the ``_withGT`` name."""
     suffix = split_layout(split).question_suffixes
-    return DATASET + (suffix[0] if split == "validation-hidden" else suffix[-1])
+    return dataset + (suffix[0] if split == "validation-hidden" else suffix[-1])
+
+
+def has_label_questions(uid: str) -> bool:
+    """Whether a report also gets the questions of the second data set."""
+    return _hash_int(f"rrg-demo-labels:{uid}") % LABELS_EVERY == 0
 
 
 # Modules whose code decides the bytes of the demo set; their source is part of the version hash.
@@ -88,6 +102,7 @@ _GENERATOR_MODULES = (
     "regions.py",
     "sentences.py",
     "layout.py",
+    "labels.py",
 )
 
 
@@ -111,17 +126,19 @@ def demo_base(cache_dir: str | Path | None = None) -> Path:
 
 @dataclass(frozen=True)
 class DemoSummary:
-    """What a built demo set holds."""
+    """What a built demo set holds: ``reports`` and ``questions`` per split of IU_XRay, and
+    ``datasets``: per data set, its ``reports`` and ``questions`` per split."""
 
     root: Path
     reports: dict[str, int]
     questions: dict[str, int]
+    datasets: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
 
 
 def demo_summary(root: Path) -> DemoSummary:
     """Counts per split, read from the manifest next to ``root``."""
     manifest = json.loads((root.parent / MANIFEST).read_text())
-    return DemoSummary(root, manifest["reports"], manifest["questions"])
+    return DemoSummary(root, manifest["reports"], manifest["questions"], manifest.get("datasets", {}))
 
 
 def _is_complete(base: Path) -> bool:
@@ -173,6 +190,7 @@ def write_demo(root: Path) -> DemoSummary:
     per_split: dict[str, dict[str, list]] = {
         name: {"items": [], "metadata": []} for name, _ in SPLIT_BUCKETS
     }
+    label_items: dict[str, list[dict]] = {name: [] for name, _ in SPLIT_BUCKETS}
     files: list[str] = []
     for report in _read_reports():
         uid = report["uid"]
@@ -183,14 +201,33 @@ def write_demo(root: Path) -> DemoSummary:
         images_dir.mkdir(parents=True, exist_ok=True)
         findings = derive_findings(report["findings"], report["impression"])
         image_names = []
+        png: dict[str, bytes] = {}
         for view, render in (("frontal", render_frontal), ("lateral", render_lateral)):
             pixels = render(findings, np.random.default_rng(image_seed(uid, view)))
             file_name = f"{uid}_{view}.png"
-            Image.fromarray(pixels, mode="L").save(
-                images_dir / file_name, format="PNG", compress_level=6
-            )
+            encoded = io.BytesIO()
+            Image.fromarray(pixels, mode="L").save(encoded, format="PNG", compress_level=6)
+            png[view] = encoded.getvalue()
+            (images_dir / file_name).write_bytes(png[view])
             image_names.append(f"{layout.images_folder}/{file_name}")
             files.append(f"{split}/{CATEGORY}/{DATASET}/{layout.images_folder}/{file_name}")
+        if has_label_questions(uid):
+            label_images = root / split / CATEGORY / labels.DATASET / layout.images_folder
+            label_images.mkdir(parents=True, exist_ok=True)
+            (label_images / f"{uid}_frontal.png").write_bytes(png["frontal"])
+            files.append(f"{split}/{CATEGORY}/{labels.DATASET}/{layout.images_folder}/{uid}_frontal.png")
+            for asked in labels.label_questions(findings):
+                label_item = {
+                    "TaskType": asked.task_type,
+                    "Modality": MODALITY,
+                    "ImageName": f"{layout.images_folder}/{uid}_frontal.png",
+                    "Question": asked.question,
+                    "Answer": asked.answer,
+                    "Split": SPLIT_LABELS[split],
+                }
+                if split == "testing":
+                    del label_item["Answer"]
+                label_items[split].append(label_item)
 
         candidates = region_questions(report["findings"], report["impression"])
         kept = sorted(candidates, key=lambda q: _hash_int(f"rrg-demo-question:{uid}:{q.region}"))[
@@ -240,16 +277,30 @@ def write_demo(root: Path) -> DemoSummary:
         ]
         reports[split] = len(content["metadata"])
         questions[split] = len(content["items"])
+    label_reports, label_questions = {}, {}
+    for split, items in label_items.items():
+        name = question_file_name(split, labels.DATASET)
+        dataset_dir = root / split / CATEGORY / labels.DATASET
+        dataset_dir.mkdir(parents=True, exist_ok=True)
+        (dataset_dir / name).write_text(json.dumps(items, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        files.append(f"{split}/{CATEGORY}/{labels.DATASET}/{name}")
+        label_reports[split] = len({item["ImageName"] for item in items})
+        label_questions[split] = len(items)
+    datasets = {
+        DATASET: {"reports": reports, "questions": questions},
+        labels.DATASET: {"reports": label_reports, "questions": label_questions},
+    }
     (root / "README.md").write_text(_README, encoding="utf-8")
     manifest = {
         "builder_version": DEMO_BUILDER_VERSION,
         "reports_sha256": hashlib.sha256(paths.BUNDLED_REPORTS.read_bytes()).hexdigest(),
         "reports": reports,
         "questions": questions,
+        "datasets": datasets,
         "files": sorted(files),
     }
     (root.parent / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    summary = DemoSummary(root, reports, questions)
+    summary = DemoSummary(root, reports, questions, datasets)
     logger.info("built the demo set in %.1f s at %s", time.perf_counter() - started, root)
     return summary
 
@@ -264,5 +315,10 @@ the U.S. National Library of Medicine (Demner-Fushman et al., JAMIA 2016), licen
 
 The images are synthetic drawings made from the findings each report states; they are not
 radiographs of the patients. `demo_metadata.jsonl` beside each question file lists, per report,
-the findings drawn and the sentences they come from. See rrg's docs/data.md.
+the findings drawn and the sentences they come from.
+
+`Xray/IU_XRay_findings` is a second data set for training on several at once: for one report in
+three, a Classification question (heart size) and a Multi-label Classification question (the
+findings present) on the report's frontal image, answered from the same report text. See rrg's
+docs/data.md.
 """

@@ -11,7 +11,9 @@ Each item becomes one row:
 ``task_type``         ``TaskType`` as written
 ``modality``          ``Modality`` as written
 ``question``          ``Question``
-``answer``            ``Answer`` as a string (numbers as text, lists/objects as JSON), or null
+``answer``            ``Answer`` as training text for its task type (:func:`rrg.data.tasks.answer_text`:
+                      text as written, numbers as written, label lists joined, boxes as JSON
+                      text), or null when absent
 ``image_paths``       absolute paths of the item's images, frontal view first when the names
                       say which is which (``frontal``/``PA``/``AP`` vs ``lateral``/``LL``/``RL``)
 ====================  =====================================================================
@@ -54,6 +56,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rrg.data.layout import IMAGE_FOLDER_NAMES, SplitLocation, locate_split
+from rrg.data.tasks import (
+    AnswerShapeError,
+    WrittenNumber,
+    answer_text,
+    json_text,
+    same_task_type,
+    task_type_key,
+)
 from rrg.errors import InputError, RrgError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -116,11 +126,6 @@ class FlareSplit:
     def size(self) -> int:
         """Number of rows."""
         return len(self.dataset)
-
-
-def task_type_key(task_type: str) -> str:
-    """Task types compared loosely: ``Report_Generation`` = ``report generation`` = ``Report-Generation``."""
-    return re.sub(r"[\s_\-]+", " ", task_type.strip()).casefold()
 
 
 _LATERAL = re.compile(r"(?:^|[^a-z])(?:lateral|lat|ll|rl)(?:[^a-z]|$)", re.IGNORECASE)
@@ -242,19 +247,25 @@ def _touch(marker: Path) -> None:
         pass
 
 
-def _answer_text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (int, float, bool)):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+def _answer(location: SplitLocation, index: int, item: FlareItem, sample_id: str) -> str | None:
+    """The item's answer as training text; an answer that does not fit its task type is an error
+    naming the sample."""
+    try:
+        return answer_text(item.answer, item.task_type)
+    except AnswerShapeError as exc:
+        shown = json_text(item.answer)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise InputError(
+            f"{location.questions_file}: item {index} ({sample_id}): {item.task_type} answer {shown}: {exc}",
+            hint="correct the Answer, or leave this task type out with task_types",
+        ) from None
 
 
 def _read_items(location: SplitLocation) -> tuple[bytes, list[Any]]:
     path = location.questions_file
     raw = path.read_bytes()
     try:
-        items = json.loads(raw)
+        items = json.loads(raw, parse_float=WrittenNumber)  # numbers keep the digits they were written with
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(
             f"{path}: not valid JSON ({exc})",
@@ -297,8 +308,8 @@ def load_flare(
     """Read ``<root>/<split>/<category>/<dataset>`` into a :class:`FlareSplit`.
 
     ``limit`` keeps the first ``limit`` usable rows in file order (after the task filter and the
-    image policy). ``task_types`` keeps only those task types, compared with
-    :func:`task_type_key` (pass :data:`REPORT_GENERATION` for report generation only).
+    image policy). ``task_types`` keeps only those task types, compared loosely
+    (:func:`rrg.data.tasks.same_task_type`; pass :data:`REPORT_GENERATION` for report generation only).
     """
     import datasets
 
@@ -308,13 +319,7 @@ def load_flare(
         raise RrgError(
             f"limit must be 0 or more, got {limit}", hint="leave it unset to read every sample"
         )
-    wanted = (
-        None
-        if task_types is None
-        else {
-            task_type_key(t) for t in ([task_types] if isinstance(task_types, str) else task_types)
-        }
-    )
+    wanted = None if task_types is None else ([task_types] if isinstance(task_types, str) else list(task_types))
     location = locate_split(root, dataset, split, category)
     raw, items = _read_items(location)
 
@@ -330,7 +335,7 @@ def load_flare(
         sample_id = f"{dataset}/{location.split}/{index}"
         item = _parse_item(location, index, raw_item, sample_id)
         seen_task_types[item.task_type] += 1
-        if wanted is not None and task_type_key(item.task_type) not in wanted:
+        if wanted is not None and not any(same_task_type(item.task_type, w) for w in wanted):
             continue
         names = [item.image_name] if isinstance(item.image_name, str) else list(item.image_name)
         if not names:
@@ -361,14 +366,11 @@ def load_flare(
         rows["task_type"].append(item.task_type)
         rows["modality"].append(item.modality)
         rows["question"].append(item.question)
-        rows["answer"].append(_answer_text(item.answer))
+        rows["answer"].append(_answer(location, index, item, sample_id))
         rows["image_paths"].append([str(p) for p in paths])
 
     if wanted is not None and not rows["sample_id"] and not skipped and limit != 0:
-        raise RrgError(
-            f"{location.questions_file}: no question has task type {', '.join(sorted(wanted))}",
-            hint=f"task types in the file: {', '.join(sorted(seen_task_types))}",
-        )
+        raise _no_such_task_type(location, wanted, seen_task_types)
     if skipped:
         reasons = Counter(reason.split(" ", 2)[-1] for _, reason in skipped)
         logger.warning(
@@ -400,6 +402,53 @@ def load_flare(
         images_dir=location.images_dir,
         task_types=dict(seen_task_types),
     )
+
+
+def _no_such_task_type(location: SplitLocation, wanted: list[str], seen: Iterable[str]) -> RrgError:
+    return RrgError(
+        f"{location.questions_file}: no question has task type {', '.join(sorted({task_type_key(w) for w in wanted}))}",
+        hint=f"task types in the file: {', '.join(sorted(set(seen)))}",
+    )
+
+
+@dataclass(frozen=True)
+class QuestionCount:
+    """What :func:`count_questions` found: the samples a read would keep before images are checked."""
+
+    size: int
+    task_types: dict[str, int]
+    questions_file: Path
+
+
+def count_questions(
+    root: str | Path,
+    dataset: str = "IU_XRay",
+    split: str = "training",
+    category: str = "Xray",
+    limit: int | None = None,
+    task_types: str | Iterable[str] | None = None,
+) -> QuestionCount:
+    """The questions :func:`load_flare` would keep with the same ``limit`` and ``task_types``,
+    counted from the question file alone (images are not opened, so an ``image_policy: skip`` read
+    may keep fewer), with their task types. Format errors and a task filter that matches nothing
+    are the same errors as :func:`load_flare`'s."""
+    wanted = None if task_types is None else ([task_types] if isinstance(task_types, str) else list(task_types))
+    location = locate_split(root, dataset, split, category)
+    _, items = _read_items(location)
+    kept: Counter[str] = Counter()
+    seen: set[str] = set()
+    size = 0
+    for index, raw_item in enumerate(items):
+        if limit is not None and size >= limit:
+            break
+        item = _parse_item(location, index, raw_item, f"{dataset}/{location.split}/{index}")
+        seen.add(item.task_type)
+        if wanted is None or any(same_task_type(item.task_type, w) for w in wanted):
+            kept[item.task_type] += 1
+            size += 1
+    if wanted is not None and not size and limit != 0:
+        raise _no_such_task_type(location, wanted, seen)
+    return QuestionCount(size, dict(kept), location.questions_file)
 
 
 def dataset_fingerprint(
