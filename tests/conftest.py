@@ -38,10 +38,12 @@ def demo_root(demo_cache: Path) -> Path:
 
 def _load_study_fixture():
     import importlib.util
+    import sys
 
     path = Path(__file__).parent / "fixtures" / "study_registry.py"
     spec = importlib.util.spec_from_file_location("rrg_test_study_registry", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while being built
     spec.loader.exec_module(module)
     return module
 

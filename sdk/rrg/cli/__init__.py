@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "compare": "compare:compare",
     "table": "tables:table",
     "components": "tables:components",
+    "samples": "samples:samples",
     "db": "db:db",
     "run": "run:run",
     "resume": "run:resume",
@@ -29,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "card": "hub:card",
     "publish": "hub:publish",
     "pull": "hub:pull",
+    "report": "report:report",
+    "plot": "plot:plot",
 }
 
 

@@ -1,0 +1,1 @@
+"""Tests of rrg.results: the study's tables, figures, samples and the HTML report."""
