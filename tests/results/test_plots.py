@@ -212,7 +212,10 @@ def test_curves_data_prefers_reward_terms_and_reads_checkpoint_scores(study):
     (curves,) = plots.curves_data(registry, [grpo])
     assert [t.label for t in curves.reward_terms] == ["clinical", "format", "rouge"]
     assert curves.reward_terms[0].values == (0.4, 0.45)
-    assert curves.checkpoints.steps == (100, 200) and curves.checkpoints.values == (0.79, 0.81)
+    # the fixture scored the policy at 100, 200 and 300; the values logged last at a step count
+    latest = {m.step: m.value for m in registry.metric_history(grpo, "eval/green_flare")}
+    assert latest[100] == 0.79 and latest[200] == 0.81 and 300 in latest
+    assert curves.checkpoints.steps == tuple(sorted(latest)) and curves.checkpoints.values == tuple(latest[s] for s in sorted(latest))
 
 
 def test_breakdown_data_is_the_mean_green_flare_per_question_region(study):

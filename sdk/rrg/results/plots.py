@@ -932,7 +932,8 @@ def draw_curves(data: Sequence[RunCurves], width: float = WIDTH) -> Figure:
                     if curves.checkpoints:
                         ax.plot(curves.checkpoints.steps, curves.checkpoints.values, color=colour, linewidth=1.2,
                                 marker="s", markersize=4, label=curves.run.label)
-                ax.set_ylabel("green_flare\n(checkpoints)")
+                ax.set_ylabel("green_flare")
+                ax.set_title("policy scored along the way (training.eval_steps)", fontsize=FONT, loc="right", pad=2)
                 _legend_right(ax)
         axes[-1].set_xlabel("training step")
         axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 2.5, 5, 10]))
