@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
+import signal
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import click
 
-from rrg.cli.output import dumps_json, emit_rows, output_options
+from rrg.cli.output import emit_rows, output_options
 
 PROGRESS_MIN_PAIRS = 2000
-"""Show a progress bar (on stderr, when it is a terminal) from this many pairs on."""
+"""Show a progress bar (on stderr, when it is a terminal) for files of this many lines or more."""
 
 
 def _metric_list(value: str | None) -> list[str] | None:
@@ -94,31 +99,34 @@ def score(
       rrg score preds.jsonl --truncate 500 --json
       rrg score preds.jsonl --metrics green_flare,ce --per-sample scores.jsonl
     """
-    from rrg.errors import InputError
-    from rrg.metrics import DEFAULT_METRICS, METRICS, evaluate
-    from rrg.metrics.pairs_file import read_pairs
+    from rrg.metrics import DEFAULT_METRICS
+    from rrg.metrics.pairs_file import iter_pairs
+    from rrg.metrics.streaming import StreamingEvaluator
 
     names = _metric_list(metrics) or list(DEFAULT_METRICS)
     # unknown names, and metrics that cannot run here (radgraph_f1 without the radgraph extra or
     # its weights), fail as one line before the file is read
-    METRICS.check(names)
-    records = read_pairs(pairs)
-    predictions = [r.prediction for r in records]
-    references = [r.reference for r in records]
+    evaluator = StreamingEvaluator(names, truncate_chars)
 
-    evaluation = _evaluate_with_progress(evaluate, predictions, references, names, truncate_chars)
+    # per-pair lines go to a temporary file beside the target, renamed over it only once every
+    # pair has been read and scored: a bad line late in the file leaves no partial output
+    rows_out = _PerSampleFile(per_sample_path) if per_sample_path is not None else None
+    try:
+        with _sigterm_as_interrupt(), _Progress(pairs) as progress:
 
-    if per_sample_path is not None:
-        try:
-            out = per_sample_path.open("w", encoding="utf-8")
-        except OSError as error:
-            raise InputError(
-                f"{per_sample_path}: cannot write the per-sample file ({error.strerror or error})",
-                hint="give --per-sample a path in an existing, writable folder",
-            ) from None
-        with out:
-            for record, row in zip(records, evaluation.per_sample):
-                out.write(dumps_json({"id": record.id, **row}, indent=None) + "\n")
+            def on_chunk(chunk, rows) -> None:
+                if rows_out is not None:
+                    rows_out.write(chunk, rows)
+                progress.advance(chunk[-1].line, len(chunk))
+
+            evaluation = evaluator.consume(
+                iter_pairs(pairs), on_chunk=on_chunk, rows=rows_out is not None
+            )
+        if rows_out is not None:
+            rows_out.commit()
+    finally:
+        if rows_out is not None:
+            rows_out.discard()
 
     title = f"{evaluation.n} pairs from {pairs}"
     if truncate_chars is not None:
@@ -132,27 +140,139 @@ def score(
     )
 
 
-def _evaluate_with_progress(evaluate, predictions, references, names, truncate_chars):
-    from rich.console import Console
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while scoring, so that the temporary per-sample file is
+    removed and the command ends with one "Interrupted" line."""
 
-    console = Console(stderr=True)
-    if len(predictions) < PROGRESS_MIN_PAIRS or not console.is_terminal:
-        return evaluate(predictions, references, names, truncate_chars)
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
-    with Progress(
-        TextColumn("scoring {task.fields[metric]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        remaining = iter(names[1:])
-        task = progress.add_task("score", total=len(names), metric=names[0])
 
-        def done(name: str) -> None:
-            progress.update(task, advance=1, metric=next(remaining, name))
+class _PerSampleFile:
+    """The ``--per-sample`` output: written to a hidden temporary file in the target's folder,
+    moved onto the target by :meth:`commit`, removed by :meth:`discard` otherwise."""
 
-        return evaluate(predictions, references, names, truncate_chars, on_metric_done=done)
+    def __init__(self, target: Path) -> None:
+        from rrg.errors import InputError
+
+        self.target = target
+        self.temporary = target.with_name(
+            f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        )
+        try:
+            # O_EXCL: never another file; mode 0o666 less the umask, as open("w") would give
+            fd = os.open(self.temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except OSError as error:
+            raise InputError(
+                f"{target}: cannot write the per-sample file ({error.strerror or error})",
+                hint="give --per-sample a path in an existing, writable folder",
+            ) from None
+        self._file = open(fd, "w", encoding="utf-8")  # noqa: SIM115 - closed by commit/discard
+        self._done = False
+
+    def write(self, chunk: list[Any], rows: list[dict[str, Any]]) -> None:
+        """Append one line per pair of ``chunk``: its id and its row."""
+        from rrg.cli.output import dumps_json
+        from rrg.errors import InputError
+
+        text = "".join(
+            dumps_json({"id": pair.id, **row}, indent=None) + "\n"
+            for pair, row in zip(chunk, rows, strict=True)
+        )
+        try:
+            self._file.write(text)
+        except OSError as error:  # a full disk, a quota
+            raise InputError(
+                f"{self.target}: cannot write the per-sample file ({error.strerror or error})",
+                hint="free some space there or give --per-sample a path on another disk",
+            ) from None
+
+    def commit(self) -> None:
+        """Move the complete file onto the target."""
+        from rrg.errors import InputError
+
+        try:
+            self._file.close()  # flushes: a full disk shows here at the latest
+            os.replace(self.temporary, self.target)
+        except OSError as error:
+            raise InputError(
+                f"{self.target}: cannot write the per-sample file ({error.strerror or error})",
+                hint="free some space there or give --per-sample another path",
+            ) from None
+        self._done = True
+
+    def discard(self) -> None:
+        """Remove the temporary file unless :meth:`commit` moved it."""
+        if self._done:
+            return
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.temporary)
+
+
+class _Progress:
+    """A progress bar on stderr while pairs are scored: only when stderr is a terminal and the
+    file has at least PROGRESS_MIN_PAIRS lines (counted first, without parsing)."""
+
+    def __init__(self, pairs: Path) -> None:
+        self.pairs = pairs
+        self._progress = None
+        self._task = None
+        self._scored = 0
+
+    def __enter__(self) -> Self:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            return self
+        from rrg.metrics.pairs_file import count_lines
+
+        try:
+            lines = count_lines(self.pairs)
+        except OSError:
+            return self  # the reader reports the file's problem as one line
+        if lines < PROGRESS_MIN_PAIRS:
+            return self
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("scoring: {task.fields[scored]:,} pairs"),
+            BarColumn(),
+            TextColumn("line {task.completed:,.0f}/{task.total:,.0f}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task("score", total=lines, scored=0)
+        return self
+
+    def advance(self, line: int, pairs: int) -> None:
+        """Pairs up to file line ``line`` are scored, ``pairs`` more than before."""
+        self._scored += pairs
+        if self._progress is not None:
+            self._progress.update(self._task, completed=line, scored=self._scored)
+
+    def __exit__(self, *exc_info) -> None:
+        if self._progress is not None:
+            self._progress.stop()
