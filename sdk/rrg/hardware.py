@@ -1,11 +1,11 @@
-"""What this machine offers: CUDA, bf16, bitsandbytes, Unsloth. Read once per plan, never cached globally."""
+"""What this machine offers: CUDA, bf16, bitsandbytes, Unsloth, vLLM. Read once per plan, never cached globally."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class Hardware:
     unsloth: bool
     cpu_count: int
     system: str
+    vllm: bool = False
 
     @property
     def device(self) -> str:
@@ -34,7 +35,15 @@ class Hardware:
 
 
 def detect_hardware() -> Hardware:
-    """Probe the machine. Imports torch (plans need it; browsing commands never call this)."""
+    """Probe the machine. Imports torch (browsing commands never call this), except where no GPU
+    torch could use can be present (:func:`cuda_impossible`): importing torch takes seconds."""
+    if cuda_impossible():
+        return replace(
+            cpu_only(),
+            bitsandbytes=importlib.util.find_spec("bitsandbytes") is not None,
+            unsloth=importlib.util.find_spec("unsloth") is not None,
+            vllm=importlib.util.find_spec("vllm") is not None,
+        )
     import torch
 
     cuda = torch.cuda.is_available()
@@ -50,7 +59,20 @@ def detect_hardware() -> Hardware:
         unsloth=importlib.util.find_spec("unsloth") is not None,
         cpu_count=os.cpu_count() or 1,
         system=f"{platform.system()} {platform.machine()}",
+        vllm=importlib.util.find_spec("vllm") is not None,
     )
+
+
+def cuda_impossible() -> bool:
+    """Whether this machine certainly has no GPU for ``torch.cuda``: macOS, or Linux with neither
+    the NVIDIA driver loaded (``/proc/driver/nvidia``, visible in containers too), WSL's GPU
+    bridge (``/dev/dxg``) nor AMD's ROCm device (``/dev/kfd``). Elsewhere torch is asked."""
+    system = platform.system()
+    if system == "Darwin":
+        return True
+    if system == "Linux":
+        return not any(os.path.exists(path) for path in ("/proc/driver/nvidia", "/dev/dxg", "/dev/kfd"))
+    return False
 
 
 def cpu_only() -> Hardware:

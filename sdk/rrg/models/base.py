@@ -85,6 +85,8 @@ class VisionLanguageFamily(ABC):
     """Family name used in recipes (``model.family``)."""
     display_name: ClassVar[str]
     """Human-readable name."""
+    model_class_name: ClassVar[str]
+    """Name of the class :meth:`_model_class` returns, known without importing it (plans show it)."""
     reference_ids: ClassVar[tuple[str, ...]]
     """Real Hub checkpoints of this family; the first is the one the study used."""
     builder_version: ClassVar[int] = 1
@@ -173,10 +175,17 @@ class VisionLanguageFamily(ABC):
         return self.trust_remote_code_ids.get(model_id)
 
     def implementation(self, model_id: str, trust_remote_code: bool) -> str:
-        """Which code builds the model, as the plan shows it."""
+        """Which code builds the model, as the plan shows it (nothing is imported)."""
         if trust_remote_code:
             return f"remote code of {model_id}"
-        return f"transformers {self._model_class().__name__}"
+        return f"transformers {self.model_class_name}"
+
+    def model_code_version(self) -> str:
+        """What builds this family's model besides its config: the transformers release. Part of
+        the key under which a plan's parameter counts are cached (:mod:`rrg.models.inventory`)."""
+        from importlib.metadata import version
+
+        return f"transformers {version('transformers')}"
 
     def set_image_mode(self, processor: Any, mode: str) -> None:
         """Switch the processor between image protocols (``model.image_mode``)."""
@@ -279,18 +288,7 @@ class VisionLanguageFamily(ABC):
         ``model_id`` is ``"tiny"`` (the tiny twin, built on first use), a local folder, or a Hub
         id (downloaded with ``from_pretrained`` at ``revision``; offline it must be cached).
         """
-        if model_id == TINY_MODEL_ID:
-            source: str = str(self.tiny_path())
-        elif Path(model_id).expanduser().is_dir():
-            source = str(Path(model_id).expanduser())
-        else:
-            source = model_id
-            if self.requires_trust_remote_code(model_id) and not trust_remote_code:
-                raise RrgError(
-                    f"{model_id} runs code from its Hub repository and trust_remote_code is off",
-                    hint="set model.trust_remote_code: true in the recipe after reviewing that code",
-                )
-            revision = revision or self.pinned_revision(model_id)
+        source, revision = self._source(model_id, revision, trust_remote_code)
         with _hub_errors(source, revision):
             processor = self._load_processor(
                 source, revision=revision, trust_remote_code=trust_remote_code
@@ -311,6 +309,40 @@ class VisionLanguageFamily(ABC):
         for key, value in self.generation_defaults.items():
             setattr(model.generation_config, key, value)
         return model, processor
+
+    def load_processor(
+        self,
+        model_id: str,
+        *,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
+        image_size: int | None = None,
+        image_mode: str | None = None,
+    ) -> ProcessorMixin:
+        """The processor alone, as :meth:`load` assembles it: for a generator that loads the
+        weights itself (vLLM) and needs rrg's prompts."""
+        source, revision = self._source(model_id, revision, trust_remote_code)
+        with _hub_errors(source, revision):
+            processor = self._load_processor(source, revision=revision, trust_remote_code=trust_remote_code)
+        if image_size is not None:
+            self._set_image_size(processor, image_size)
+        if image_mode is not None:
+            self.set_image_mode(processor, image_mode)
+        return processor
+
+    def _source(self, model_id: str, revision: str | None, trust_remote_code: bool) -> tuple[str, str | None]:
+        """What ``model_id`` loads from (the tiny twin's folder, a local folder or a Hub id) and at
+        which revision (a remote-code checkpoint's pinned one unless given)."""
+        if model_id == TINY_MODEL_ID:
+            return str(self.tiny_path()), revision
+        if Path(model_id).expanduser().is_dir():
+            return str(Path(model_id).expanduser()), revision
+        if self.requires_trust_remote_code(model_id) and not trust_remote_code:
+            raise RrgError(
+                f"{model_id} runs code from its Hub repository and trust_remote_code is off",
+                hint="set model.trust_remote_code: true in the recipe after reviewing that code",
+            )
+        return model_id, revision or self.pinned_revision(model_id)
 
     def _load_model(
         self,

@@ -79,6 +79,7 @@ class DeepseekOcr2Family(VisionLanguageFamily):
 
     name = "deepseek_ocr2"
     display_name = "DeepSeek-OCR-2"
+    model_class_name = "DeepseekOcr2ForConditionalGeneration"
     reference_ids = ("deepseek-community/DeepSeek-OCR-2",)
     builder_version = 1
     special_tokens = DEEPSEEK_SPECIAL_TOKENS
@@ -232,6 +233,7 @@ class DeepseekOcrFamily(VisionLanguageFamily):
 
     name = "deepseek_ocr"
     display_name = "DeepSeek-OCR"
+    model_class_name = "DeepseekOcrForCausalLM"
     reference_ids = ("deepseek-ai/DeepSeek-OCR",)
     builder_version = 2
     special_tokens = DEEPSEEK_SPECIAL_TOKENS
@@ -255,6 +257,16 @@ class DeepseekOcrFamily(VisionLanguageFamily):
         if trust_remote_code:
             return f"published remote code of {model_id} (needs transformers {REMOTE_CODE_TRANSFORMERS})"
         return "rrg native DeepSeek-OCR (rrg.models.deepseek_ocr_native), official weight names"
+
+    def model_code_version(self) -> str:
+        """The transformers release and the sha256 of rrg's native sources, which build this model."""
+        import hashlib
+
+        native = Path(__file__).parent / "deepseek_ocr_native"
+        digest = hashlib.sha256()
+        for source in sorted(native.glob("*.py")):
+            digest.update(source.name.encode() + b"\0" + source.read_bytes())
+        return f"{super().model_code_version()}, rrg native {digest.hexdigest()[:16]}"
 
     # ------------------------------------------------------------ classes
 

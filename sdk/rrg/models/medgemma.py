@@ -63,6 +63,7 @@ class MedGemmaFamily(VisionLanguageFamily):
 
     name = "medgemma"
     display_name = "MedGemma"
+    model_class_name = "Gemma3ForConditionalGeneration"
     reference_ids = ("google/medgemma-4b-it", "google/medgemma-4b-pt")
     builder_version = 1
     special_tokens = GEMMA3_SPECIAL_TOKENS

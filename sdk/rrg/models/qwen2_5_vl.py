@@ -109,6 +109,7 @@ class Qwen25VLFamily(VisionLanguageFamily):
 
     name = "qwen2_5_vl"
     display_name = "Qwen2.5-VL"
+    model_class_name = "Qwen2_5_VLForConditionalGeneration"
     reference_ids = ("Qwen/Qwen2.5-VL-7B-Instruct", "Qwen/Qwen2.5-VL-3B-Instruct")
     builder_version = 1
     special_tokens = QWEN_SPECIAL_TOKENS

@@ -38,6 +38,7 @@ class Qwen3VLFamily(Qwen25VLFamily):
 
     name = "qwen3_vl"
     display_name = "Qwen3-VL"
+    model_class_name = "Qwen3VLForConditionalGeneration"
     reference_ids = ("Qwen/Qwen3-VL-4B-Instruct", "Qwen/Qwen3-VL-8B-Instruct")
     chat_template = QWEN3_VL_CHAT_TEMPLATE
     tiny_image_size = 64  # 4×4 patches of 16 px → 4 image tokens after the 2×2 merge
