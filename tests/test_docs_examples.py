@@ -86,6 +86,7 @@ NOT_EXECUTED: tuple[tuple[str, str], ...] = (
     (r"^rrg run recipes/paper/(?!.*--device cpu)", "a study recipe at full size: needs a CUDA GPU and the Hub"),
     (r"(^| |=)/(data|path/to|shared)/", "names the user's own data"),
     (r"postgresql://", "needs a PostgreSQL server"),
+    (r"sqlite:////tmp/study\.db", "the study fixture registry of docs/results.md (its figures are drawn by tests/results)"),
 )
 """Full command lines that are parsed but not executed: (regex on the line, why)."""
 
@@ -101,7 +102,7 @@ PRINTED: dict[str, tuple[tuple[str, ...], str]] = {
     # docs/engine.md: the substitutions of --device cpu
     **{
         f"note: --device cpu: {note}": (
-            ("plan", "recipes/paper/qwen3-vl-4b/sft.yaml", "--device", "cpu", "--set", "model.id=tiny", "--set", "data.root=demo"),
+            ("plan", "recipes/paper/qwen3-vl-4b/sft.yaml", "--device", "cpu", "--set", "model.id=tiny", "--set", "data.root=demo", "--set", "data.expect=null"),
             "hf/hub",
         )
         for note in (

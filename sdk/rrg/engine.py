@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from rrg_registry import Registry
 
     from rrg.data.flare import FlareSplit
+    from rrg.data.training import TrainingData
     from rrg.evaluation import ModelEvaluation
     from rrg.recipe import Recipe
     from rrg.run import Run
@@ -64,6 +65,10 @@ class RunRecorder:
 
     def log_training_metrics(self, step: int, metrics: dict[str, float]) -> None:
         self.registry.log_metrics(self.run_id, {f"train/{k}": v for k, v in metrics.items()}, split="train", step=step)
+
+    def log_scores(self, step: int, split: str, values: dict[str, float], n: int | None = None) -> None:
+        """Scores of the policy at a training step (GRPO's ``training.eval_steps``)."""
+        self.registry.log_metrics(self.run_id, values, split=split, n=n, step=step)
 
     def record_checkpoint(self, step: int, path: Path, sha256: str, size: int, eval_loss: float | None, best: bool) -> Any:
         checkpoint = self.registry.record_checkpoint(self.run_id, step, str(path), sha256, size, eval_loss, best)
@@ -116,7 +121,7 @@ class PreparedRun:
     """Everything checked and loaded before a run is created."""
 
     plan: Plan
-    train: FlareSplit | None
+    train: TrainingData | None
     evaluation: FlareSplit
     parent: AdapterSource | None
     init_adapter: AdapterSource | None
@@ -164,6 +169,9 @@ def _run_recipe(
     if prepared.plan.stage != "zero_shot":
         _require_output_dir(output_root)
     run_id = _create_run(registry, recipe, prepared)
+    logs = tracker_folders(prepared.plan, output_root / run_id)
+    if logs:
+        registry.add_to_plan(run_id, "logs", logs)
     _execute(registry, run_id, recipe, prepared, output_root / run_id, events)
     return Run(run_id, registry=registry, plan=prepared.plan)
 
@@ -233,10 +241,11 @@ def _last_valid_checkpoint(detail: Any) -> Any:
 
 
 def _require_same_data(detail: Any, prepared: PreparedRun) -> None:
+    """Every data set the run was recorded with (each training data set and the evaluation split)
+    still has the fingerprint recorded."""
     recorded = {(d.name, d.split): d.fingerprint for d in detail.datasets}
-    for split in (prepared.train, prepared.evaluation):
-        if split is None:
-            continue
+    parts = prepared.train.parts if prepared.train is not None else ()
+    for split in (*parts, prepared.evaluation):
         before = recorded.get((split.name, split.split))
         if before is not None and before != split.fingerprint:
             raise RrgError(
@@ -272,7 +281,7 @@ def _check_recipe_version(registry: Registry, recipe: Recipe) -> None:
 
 
 def _prepare(recipe: Recipe, plan: Plan, registry: Registry, events: RunEvents) -> PreparedRun:
-    from rrg.data.flare import load_flare
+    from rrg.data.flare import REPORT_GENERATION, load_flare
 
     spec = recipe.spec
     data = spec.data
@@ -283,27 +292,54 @@ def _prepare(recipe: Recipe, plan: Plan, registry: Registry, events: RunEvents) 
         )
     _require_scorers(recipe, plan)
     events.on_phase("reading data")
-    train = None
-    if plan.stage != "zero_shot":
-        train = load_flare(
-            plan.data.root, data.dataset, data.train_split, data.category,
-            image_policy=data.image_policy, limit=data.max_train_samples, max_image_pixels=data.max_image_pixels,
-        )
-        _require_samples(train, "data.max_train_samples")
-        _require_answers(train, "data.train_split")
-        _require_plain_text(train, plan.model.family, ("question", "answer"))
-        if plan.trainer and plan.trainer.get("max_length"):
-            _require_prompts_fit(plan, train, int(plan.trainer["max_length"]))
+    train = _read_training_data(plan, data) if plan.stage != "zero_shot" else None
     evaluation = load_flare(
         plan.data.root, data.dataset, plan.data.eval_split, data.category,
-        image_policy=data.image_policy, limit=data.max_eval_samples, max_image_pixels=data.max_image_pixels,
+        image_policy=data.image_policy, limit=data.max_eval_samples, task_types=REPORT_GENERATION,
+        max_image_pixels=data.max_image_pixels,
     )
     _require_samples(evaluation, "data.max_eval_samples")
     _require_answers(evaluation, "evaluation.split" if spec.evaluation.split else "data.eval_split")
     _require_plain_text(evaluation, plan.model.family, ("question",))
+    _require_expected(recipe, plan, train, evaluation)
     parent = resolve_init_from(registry, plan.init_from) if plan.init_from else None
     init_adapter = resolve_model_adapter(registry, plan.model.init_adapter) if plan.model.init_adapter else None
     return PreparedRun(plan=plan, train=train, evaluation=evaluation, parent=parent, init_adapter=init_adapter)
+
+
+def _read_training_data(plan: Plan, data: Any) -> TrainingData:
+    """Every training data set of the plan, read and checked on its own, then mixed by weight."""
+    from rrg.data.flare import load_flare
+    from rrg.data.training import TrainingData
+
+    several = data.train is not None
+    parts = []
+    for source in plan.data.train_datasets or []:
+        part = load_flare(
+            plan.data.root, source.dataset, data.train_split, source.category,
+            image_policy=data.image_policy, limit=source.max_samples, task_types=source.task_filter,
+            max_image_pixels=data.max_image_pixels,
+        )
+        _require_samples(part, f"data.train entry {source.dataset}" if several else "data.max_train_samples")
+        _require_answers(part, "data.train_split")
+        _require_plain_text(part, plan.model.family, ("question", "answer"))
+        if plan.training is not None:
+            _require_prompts_fit(plan, part, plan.training.max_length)
+        parts.append(part)
+    return TrainingData.mix(parts, [source.weight for source in plan.data.train_datasets or []], plan.seed)
+
+
+def _require_expected(recipe: Recipe, plan: Plan, train: TrainingData | None, evaluation: FlareSplit) -> None:
+    """``data.expect`` holds for the samples actually read: an ``image_policy: skip`` read may have
+    dropped some that the plan counted."""
+    from rrg.plan import EXPECT_HINT, expectation_problem
+
+    skipped = {plan.data.eval_split: len(evaluation.skipped)}
+    if train is not None:
+        skipped[plan.data.train_split] = skipped.get(plan.data.train_split, 0) + len(train.skipped)
+    problem = expectation_problem(plan.data, train.size if train is not None else None, evaluation.size, skipped)
+    if problem is not None:
+        raise RrgError(f"{recipe.source_path or recipe.ref}: {problem}", hint=EXPECT_HINT)
 
 
 def _require_scorers(recipe: Recipe, plan: Plan) -> None:
@@ -382,17 +418,25 @@ def _require_plain_text(split: FlareSplit, family_name: str, columns: tuple[str,
 
 
 def _require_prompts_fit(plan: Plan, split: FlareSplit, max_length: int) -> None:
-    """Every training prompt, image tokens included, fits ``training.max_length``: truncation
-    would cut image tokens off and the model could not place its images. Checked for families
-    that can count image tokens before their processor runs (DeepSeek-OCR)."""
+    """Every training prompt, image tokens included, fits ``training.max_length``.
+
+    SFT: truncation would cut image tokens off and the model could not place its images; checked
+    for families that can count image tokens before their processor runs (DeepSeek-OCR), where
+    TRL's truncation is otherwise the rule. GRPO: TRL truncates nothing, so the prompt plus
+    ``grpo.max_completion_length`` must fit, for every family (the others' prompts are measured
+    by running their processor on the images)."""
     from PIL import Image
 
+    from rrg.data.flare import load_images
     from rrg.models import get_family
     from rrg.models.base import VisionLanguageFamily
 
     family = get_family(plan.model.family)
-    if type(family).prompt_lengths is VisionLanguageFamily.prompt_lengths:
+    counts_headers = type(family).prompt_lengths is not VisionLanguageFamily.prompt_lengths
+    completion = int(plan.trainer.get("max_completion_length", 0)) if plan.stage == "grpo" and plan.trainer else 0
+    if not counts_headers and plan.stage != "grpo":
         return
+    budget = max_length - completion
     processor = family._load_processor(plan.model.source, revision=plan.model.revision, trust_remote_code=False)
     if plan.model.image_size is not None:
         family._set_image_size(processor, plan.model.image_size)
@@ -400,15 +444,21 @@ def _require_prompts_fit(plan: Plan, split: FlareSplit, max_length: int) -> None
         family.set_image_mode(processor, plan.model.image_mode)
     data = split.dataset
     for sample_id, question, paths in zip(data["sample_id"], data["question"], data["image_paths"]):
-        images = [Image.open(path) for path in paths]  # headers only; checked in full by load_flare
-        (length,) = family.prompt_lengths(processor, [(question, images)])
-        for image in images:
-            image.close()
-        if length > max_length:
+        if counts_headers:
+            images = [Image.open(path) for path in paths]  # headers only; checked in full by load_flare
+            (length,) = family.prompt_lengths(processor, [(question, images)])
+            for image in images:
+                image.close()
+        else:
+            images = load_images(paths)
+            prompt = family.prompt_text(processor, question, len(images))
+            length = int(family.processor_inputs(processor, [prompt], [images])["input_ids"].shape[1])
+        if length > budget:
+            room = f"training.max_length {max_length} less grpo.max_completion_length {completion}" if completion else f"training.max_length {max_length}"
             raise RrgError(
                 f"{split.questions_file}: sample {sample_id}: its prompt takes {length} tokens with its image "
-                f"tokens, more than training.max_length {max_length}",
-                hint=f"raise training.max_length to at least {length}, or shorten the question",
+                f"tokens, more than {room}",
+                hint=f"raise training.max_length to at least {length + completion}, or shorten the question",
             )
 
 
@@ -425,10 +475,10 @@ def _require_output_dir(folder: Path) -> None:
 def _create_run(registry: Registry, recipe: Recipe, prepared: PreparedRun) -> str:
     plan = prepared.plan
     version = registry.record_recipe(recipe.name, recipe.version, recipe.hash, recipe.to_yaml())
+    parts = prepared.train.parts if prepared.train is not None else ()
     datasets = [
         registry.record_dataset(split.name, split.split, split.fingerprint, split.size)
-        for split in (prepared.train, prepared.evaluation)
-        if split is not None
+        for split in (*parts, prepared.evaluation)
     ]
     start = prepared.parent or prepared.init_adapter
     run = registry.create_run(
@@ -656,6 +706,17 @@ def _load_model(plan: Plan, family: Any, *, for_training: bool = False) -> tuple
     )
 
 
+def _load_processor(plan: Plan, family: Any) -> Any:
+    """The processor alone (vLLM loads the weights itself)."""
+    return family.load_processor(
+        plan.model.id if plan.model.id == "tiny" else plan.model.source,
+        revision=plan.model.revision,
+        trust_remote_code=plan.model.trust_remote_code,
+        image_size=plan.model.image_size,
+        image_mode=plan.model.image_mode,
+    )
+
+
 def _score_base(plan: Plan, family: Any, prepared: PreparedRun, progress: Callable[[int, int], None]) -> ModelEvaluation:
     """Score a plain copy of the base model (Unsloth's training model already carries its LoRA)."""
     model, processor = _load_model(plan, family)
@@ -681,6 +742,66 @@ def _evaluate(plan: Plan, model: Any, processor: Any, family: Any, prepared: Pre
     )
 
 
+def _score_every(plan: Plan, processor: Any, family: Any, prepared: PreparedRun, recorder: RunRecorder) -> Any:
+    """The GRPO callback scoring the policy every ``training.eval_steps`` steps on the evaluation
+    samples, with the evaluation's own settings; logged as ``eval/<metric>`` at that step."""
+    from rrg.train.callbacks import ScoreEveryCallback
+
+    split = prepared.evaluation.split
+    sizes: dict[str, int] = {}
+
+    def score(model: Any) -> dict[str, float]:
+        evaluation = _evaluate(plan, model, processor, family, prepared, lambda done, total: None)
+        sizes["n"] = evaluation.scores.n
+        return _report_metrics(evaluation)
+
+    def log(step: int, values: dict[str, float]) -> None:
+        recorder.log_scores(step, split, values, n=sizes.get("n"))
+
+    return ScoreEveryCallback(plan.training.score_every, score, log)
+
+
+TRACKER_FOLDERS: dict[str, tuple[str, str]] = {
+    "tensorboard": ("TENSORBOARD_LOGGING_DIR", "tensorboard"),
+    "trackio": ("TRACKIO_DIR", "trackio"),
+    "wandb": ("WANDB_DIR", "wandb"),
+}
+"""For each tracker: the environment variable its transformers integration reads its local
+folder from, and that folder's name under the run's ``logs/``."""
+
+
+def tracker_folders(plan: Plan, run_dir: Path) -> dict[str, str]:
+    """Where each tracker of ``logging.report_to`` writes for a run in ``run_dir``."""
+    if plan.logging is None:
+        return {}
+    return {name: str((run_dir / plan.logging.folder / TRACKER_FOLDERS[name][1]).resolve()) for name in plan.logging.report_to}
+
+
+@contextlib.contextmanager
+def _tracker_folders(plan: Plan, run_dir: Path) -> Iterator[None]:
+    """Point the trackers of ``logging.report_to`` at the run's ``logs/`` folder (and wandb at the
+    recipe's project) while the trainer is built and trains; the environment is restored after."""
+    folders = tracker_folders(plan, run_dir)
+    if not folders:
+        yield
+        return
+    values = {TRACKER_FOLDERS[name][0]: folder for name, folder in folders.items()}
+    if "wandb" in folders:
+        values["WANDB_PROJECT"] = plan.logging.project
+    saved = {key: os.environ.get(key) for key in values}
+    for folder in folders.values():
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def _run_stage(
     recipe: Recipe, prepared: PreparedRun, recorder: RunRecorder, run_dir: Path, events: RunEvents, resume_from: Path | None = None
 ) -> tuple[ModelEvaluation, int | None]:
@@ -691,16 +812,24 @@ def _run_stage(
     plan = prepared.plan
     spec = recipe.spec
     family = get_family(plan.model.family)
-    _seed_everything(plan, spec.hardware.num_threads)
+    _seed_everything(plan, plan.num_threads)
 
     events.on_phase("loading model")
     start = prepared.parent or prepared.init_adapter
     unsloth_wrapped = plan.backend == "unsloth" and plan.stage != "zero_shot" and start is None
-    model, processor = _load_model(plan, family, for_training=unsloth_wrapped)
+    vllm = plan.generation.get("backend") == "vllm"  # the zero-shot and final evaluations generate with vLLM
+    if vllm and plan.stage == "zero_shot":
+        model, processor = None, _load_processor(plan, family)
+    else:
+        model, processor = _load_model(plan, family, for_training=unsloth_wrapped)
     checkpoint_id = None
 
     if plan.stage == "zero_shot":
-        if start is not None:
+        if vllm:
+            from rrg.evaluation import vllm_generator
+
+            model = vllm_generator(plan, family, prepared.evaluation.dataset, weights=start.path if start is not None else None)
+        elif start is not None:
             model = family.load_adapter(model, start.path)
     else:
         if start is not None:
@@ -715,15 +844,17 @@ def _run_stage(
             recorder.log_before(before)
         peft_config = lora_config(plan) if (plan.adapter is not None and start is None and not unsloth_wrapped) else None
         callbacks = [RegistryCallback(recorder, heartbeat_seconds=HEARTBEAT_SECONDS), ProgressCallback(events.on_train_step)]
+        if plan.training is not None and plan.training.score_every:
+            callbacks.append(_score_every(plan, processor, family, prepared, recorder))
         run_dir.mkdir(parents=True, exist_ok=True)
         events.on_phase("training")
-        with _disk_full_as_user_error(run_dir / "checkpoints", recorder):
+        with _disk_full_as_user_error(run_dir / "checkpoints", recorder), _tracker_folders(plan, run_dir):
             if plan.stage == "sft":
                 from rrg.train.sft import run_sft
 
                 result = run_sft(
                     plan, model, processor, family, prepared.train.dataset, prepared.evaluation.dataset, run_dir, callbacks,
-                    early_stopping_patience=spec.training.early_stopping_patience,
+                    early_stopping_patience=plan.training.early_stopping_patience if plan.training else None,
                     peft_config=peft_config,
                     resume_from=resume_from,
                 )
@@ -739,7 +870,11 @@ def _run_stage(
         # Evaluate exactly what the run hands on, read back from disk.
         del model
         events.on_phase("loading trained weights")
-        if weights.name == "adapter_model.safetensors":
+        if vllm:
+            from rrg.evaluation import vllm_generator
+
+            model = vllm_generator(plan, family, prepared.evaluation.dataset, weights=result.adapter_dir)
+        elif weights.name == "adapter_model.safetensors":
             model, processor = _load_model(plan, family)
             model = family.load_adapter(model, result.adapter_dir)
         else:  # full fine-tuning exported the whole model

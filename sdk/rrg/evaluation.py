@@ -2,18 +2,43 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from rrg.errors import RrgError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
     import datasets
 
+    from rrg.generation import VllmGenerator
     from rrg.metrics.evaluation import Evaluation
     from rrg.models.base import VisionLanguageFamily
+    from rrg.plan import Plan
+
+
+IU_STUDY = re.compile(r"^(CXR\d+)_")
+"""An IU_XRay image name: the study, then ``_`` and the view (``CXR1000_IM-0003-1001.png``, ``CXR12_frontal.png``)."""
+
+
+def study_id(image_paths: Sequence[str]) -> str | None:
+    """The imaging study a sample's images belong to, so the questions asked of one radiograph
+    can be found together.
+
+    IU_XRay names its images after the study (``CXR1000_IM-0003-1001.png`` in FLARE,
+    ``CXR12_frontal.png`` in rrg's demo set): the part before the first ``_`` (``CXR1000``,
+    ``CXR12``). Any other name: the first image's file name without its extension. No images: None.
+    """
+    if not image_paths:
+        return None
+    name = PurePath(image_paths[0]).name
+    found = IU_STUDY.match(name)
+    return found.group(1) if found else PurePath(name).stem
 
 
 @dataclass(frozen=True)
@@ -27,24 +52,29 @@ class ModelEvaluation:
     predictions: list[str]
     scores: Evaluation
     generation_seconds: float
+    image_paths: list[list[str]] = field(default_factory=list)
+    """Each sample's image paths as read (frontal view first); empty when not known."""
 
     @property
     def samples_per_second(self) -> float:
         return len(self.predictions) / self.generation_seconds if self.generation_seconds > 0 else float("inf")
 
     def prediction_rows(self) -> list[dict[str, Any]]:
-        """One row per sample: id, question, prediction (as generated), reference and its scores."""
+        """One row per sample: id, question, prediction (as generated), reference, its scores, its
+        image paths and the study they belong to (:func:`study_id`)."""
         rows = []
         for i, sample_id in enumerate(self.sample_ids):
-            rows.append(
-                {
-                    "sample_id": sample_id,
-                    "question": self.questions[i],
-                    "prediction": self.predictions[i],
-                    "reference": self.references[i],
-                    "scores": _plain_scores(self.scores.per_sample[i]),
-                }
-            )
+            row = {
+                "sample_id": sample_id,
+                "question": self.questions[i],
+                "prediction": self.predictions[i],
+                "reference": self.references[i],
+                "scores": _plain_scores(self.scores.per_sample[i]),
+            }
+            if self.image_paths:
+                row["image_paths"] = list(self.image_paths[i])
+                row["study_id"] = study_id(self.image_paths[i])
+            rows.append(row)
         return rows
 
 
@@ -64,9 +94,11 @@ def generate_for_split(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[str]:
     """Generate one report per row of ``data`` (columns ``question``, ``image_paths``), loading
-    each batch's images only when it is generated."""
+    each batch's images only when it is generated. ``model`` is a transformers model, or a
+    :class:`~rrg.generation.VllmGenerator` (``hardware.generation: vllm``), which is handed
+    ``batch_size`` prompts at a time."""
     from rrg.data.flare import load_images
-    from rrg.generation import generate_reports
+    from rrg.generation import VllmGenerator, generate_reports
 
     questions: Sequence[str] = data["question"]
     image_paths: Sequence[list[str]] = data["image_paths"]
@@ -77,12 +109,71 @@ def generate_for_split(
             {"question": questions[i], "images": load_images(image_paths[i])}
             for i in range(start, min(start + batch_size, total))
         ]
-        predictions.extend(
-            generate_reports(model, processor, family, batch, max_new_tokens=max_new_tokens, batch_size=batch_size, num_beams=num_beams)
-        )
+        if isinstance(model, VllmGenerator):
+            predictions.extend(model.generate(processor, family, batch, max_new_tokens=max_new_tokens))
+        else:
+            predictions.extend(
+                generate_reports(model, processor, family, batch, max_new_tokens=max_new_tokens, batch_size=batch_size, num_beams=num_beams)
+            )
         if progress is not None:
             progress(len(predictions), total)
     return predictions
+
+
+VLLM_MEMORY_SHARE = 0.9
+"""Share of the GPU memory free when evaluation starts that vLLM may claim (weights, KV cache)."""
+
+
+def vllm_generator(plan: Plan, family: VisionLanguageFamily, data: datasets.Dataset, *, weights: Path | None = None) -> VllmGenerator:
+    """The vLLM generator evaluating ``plan``'s model (``hardware.generation: vllm``) on ``data``.
+
+    ``weights`` is what the run evaluates on top of the base model: an adapter folder (passed as a
+    LoRA request; ``adapter_config.json`` must have no ``modules_to_save``, which vLLM cannot
+    load), or a folder holding a whole fine-tuned model (loaded instead of the base); ``None``: the
+    base model. CUDA memory the run's transformers models left cached is freed first, and vLLM may
+    claim :data:`VLLM_MEMORY_SHARE` of what is then free (a GRPO run's colocated engine may still
+    hold its part).
+    """
+    import gc
+    import json
+
+    import torch
+    from vllm import LLM
+    from vllm.lora.request import LoRARequest
+
+    from rrg.generation import VllmGenerator, vllm_engine_settings
+
+    adapter = weights if weights is not None and (weights / "adapter_config.json").is_file() else None
+    model = str(weights) if weights is not None and adapter is None else plan.model.source
+    lora_rank = None
+    tower_lora = False
+    if adapter is not None:
+        config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
+        if config.get("modules_to_save"):
+            raise RrgError(
+                f"adapter {adapter}: vLLM loads a LoRA adapter only without modules_to_save ({', '.join(config['modules_to_save'])})",
+                hint="evaluate it with hardware.generation: transformers",
+            )
+        lora_rank = int(config["r"])
+        targets = config.get("target_modules")
+        tower_lora = plan.adapter.vision if plan.adapter is not None else isinstance(targets, str) and (targets == "all-linear" or family.vision_prefix in targets)
+    settings = vllm_engine_settings(
+        model,
+        revision=plan.model.revision if model == plan.model.source else None,
+        dtype=plan.dtype,
+        seed=plan.seed,
+        batch_size=plan.generation["batch_size"],
+        images_per_prompt=max((len(paths) for paths in data["image_paths"]), default=1),
+        lora_rank=lora_rank,
+        tower_lora=tower_lora,
+        quantization="bitsandbytes" if plan.adapter is not None and plan.adapter.kind == "qlora" else None,
+    )
+    gc.collect()
+    torch.cuda.empty_cache()
+    free, total = torch.cuda.mem_get_info()
+    settings["gpu_memory_utilization"] = round(VLLM_MEMORY_SHARE * free / total, 3)
+    llm = LLM(**settings)
+    return VllmGenerator(llm, LoRARequest("adapter", 1, str(adapter)) if adapter is not None else None)
 
 
 def evaluate_model(
@@ -127,4 +218,5 @@ def evaluate_model(
         predictions=predictions,
         scores=scores,
         generation_seconds=seconds,
+        image_paths=[list(paths) for paths in data["image_paths"]],
     )

@@ -5,7 +5,7 @@ otherwise), precision, optimizer, LoRA targets, data sizes, generation settings 
 estimate, and builds the real TRL config so TRL's own validation runs before any weights load.
 ``rrg plan`` prints it; every run records it.
 
-GPU-only requests (4-bit QLoRA, 8-bit AdamW, bf16/fp16, Unsloth, ``accelerator: h100``) stop here
+GPU-only requests (4-bit QLoRA, 8-bit AdamW, bf16/fp16, Unsloth, vLLM generation, ``accelerator: h100``) stop here
 with one clear line on a machine without CUDA. ``device="cpu"`` (``rrg run --device cpu``) forces
 the CPU instead and turns those requests into their CPU equivalents, each listed in ``notes``.
 """
@@ -72,16 +72,31 @@ class PlanParameters(_PlanPart):
     note: str | None = None
 
 
+class PlanTrainingDataset(_PlanPart):
+    dataset: str
+    category: str
+    task_filter: list[str] | None = Field(description="Task types kept, as the recipe names them; null: every task type.")
+    max_samples: int | None = Field(description="Cap on its samples: the smaller of its max_samples and data.max_train_samples.")
+    weight: float = Field(description="Oversampling factor in the training mix.")
+    size: int = Field(description="Samples read (question count after the task filter and the cap; images are checked at run time).")
+    rows: int = Field(description="Rows it gives the training mix per epoch (size × weight).")
+    task_types: dict[str, int] = Field(description="Task type → samples, of the samples read.")
+
+
 class PlanData(_PlanPart):
     root: str
-    dataset: str
+    dataset: str = Field(description="The data set evaluated on (and trained on, unless data.train names others).")
     category: str
     train_split: str | None
     eval_split: str
-    train_size: int | None = Field(description="Training samples after max_train_samples (question count; images are checked at run time).")
-    eval_size: int = Field(description="Evaluation samples after max_eval_samples.")
+    train_datasets: list[PlanTrainingDataset] | None = Field(default=None, description="Each training data set (one unless data.train names several); null for zero_shot.")
+    train_size: int | None = Field(description="Training samples over all training data sets, before weighting (question count; images are checked at run time).")
+    eval_size: int = Field(description="Evaluation samples (report generation questions) after max_eval_samples.")
+    expect: dict[str, int] | None = Field(default=None, description="data.expect: split → samples the run must read, checked here and after the images are read.")
     image_policy: str
+    max_image_pixels: int = Field(default=40_000_000, description="Largest image accepted (data.max_image_pixels).")
     credentialed: bool
+    license: str | None = Field(default=None, description="Licence of the data (data.license), recorded with the run and its model card.")
 
 
 class PlanMemory(_PlanPart):
@@ -90,6 +105,20 @@ class PlanMemory(_PlanPart):
     activations_gib: float
     total_gib: float
     note: str = "rough estimate: weights + (weights, grads, optimizer states) of trainable parameters + activations of one micro-batch"
+
+
+class PlanTraining(_PlanPart):
+    """What rrg itself does around TRL's training loop (TRL's own settings are in ``trainer``)."""
+
+    max_length: int = Field(description="Longest sample in tokens. SFT: longer ones are truncated (by TRL); GRPO: each prompt plus max_completion_length must fit, checked before the run.")
+    early_stopping_patience: int | None = Field(default=None, description="SFT: evaluation rounds without a lower validation loss before training stops.")
+    score_every: int | None = Field(default=None, description="GRPO: the policy is scored on the evaluation samples every this many steps (eval/<metric>).")
+
+
+class PlanLogging(_PlanPart):
+    report_to: list[str] = Field(description="Trackers TRL reports to, besides the registry.")
+    project: str = Field(description="trackio / wandb project.")
+    folder: str = Field(default="logs", description="Where local trackers write, under the run's folder.")
 
 
 class Plan(_PlanPart):
@@ -115,6 +144,12 @@ class Plan(_PlanPart):
     reward: dict[str, Any] | None
     memory: PlanMemory | None
     notes: list[str] = Field(default_factory=list, description="Decisions worth knowing: CPU substitutions, ignored settings.")
+    accelerator: str = Field(default="auto", description="The accelerator the recipe asked for (hardware.accelerator).")
+    gpus: int | None = Field(default=None, description="GPUs the run uses (hardware.gpus); null on the CPU.")
+    num_threads: int | None = Field(default=None, description="CPU threads torch may use (hardware.num_threads); null: torch's default.")
+    training: PlanTraining | None = Field(default=None, description="rrg's own training settings (checks, early stopping, GRPO checkpoint scoring).")
+    logging: PlanLogging | None = Field(default=None, description="Live training logs besides the registry.")
+    publish: dict[str, Any] | None = Field(default=None, description="Where `rrg publish` puts the adapter (the recipe's publish section).")
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2)
@@ -164,10 +199,28 @@ def resolve_plan(
     else:
         run_device = hardware.device
 
+    # -- GPUs
+    gpus = spec.hardware.gpus
+    if gpus is not None:
+        if run_device == "cpu":
+            if not forced_cpu:
+                raise PlanError(
+                    f"{where}: hardware.gpus: {gpus} needs a CUDA GPU; this run is on the CPU",
+                    hint="remove hardware.gpus, or run it on a GPU machine",
+                )
+            notes.append(f"--device cpu: hardware.gpus {gpus} ignored")
+            gpus = None
+        elif gpus > 1:
+            raise PlanError(
+                f"{where}: hardware.gpus: {gpus}: rrg runs a recipe in one process on one GPU",
+                hint="set hardware.gpus: 1",
+            )
+
     # -- precision
     precision = spec.hardware.precision
     if precision == "auto":
         precision = ("bf16" if hardware.bf16 else "fp16") if run_device == "cuda" else "fp32"
+        notes.append(f"hardware.precision auto: {precision}" + (" (bf16 supported)" if precision == "bf16" else " (no bf16 here)" if run_device == "cuda" else " on the CPU"))
     elif precision in ("bf16", "fp16") and run_device == "cpu":
         if not forced_cpu:
             raise PlanError(
@@ -238,6 +291,10 @@ def resolve_plan(
     backend = spec.hardware.backend
     if backend == "auto":
         backend = "unsloth" if (run_device == "cuda" and hardware.unsloth and family_name in UNSLOTH_FAMILIES) else "transformers"
+        notes.append(f"hardware.backend auto: {'Unsloth' if backend == 'unsloth' else 'transformers + PEFT'}")
+        if backend == "unsloth" and spec.hardware.generation == "vllm":
+            notes.append("backend auto → transformers + PEFT: hardware.generation vllm runs through TRL's vLLM integration, not Unsloth's")
+            backend = "transformers"
     elif backend == "unsloth":
         if run_device == "cpu":
             if not forced_cpu:
@@ -254,6 +311,9 @@ def resolve_plan(
             )
         elif not hardware.unsloth:
             raise MissingDependencyError(f"{where}: hardware.backend: unsloth is not installed", hint="pip install 'rrg-sdk[gpu]'")
+
+    # -- text generation (GRPO's samples, evaluation)
+    generation_backend = _generation_backend(spec, family, plan_adapter, backend, run_device, forced_cpu, hardware, where, notes)
 
     # -- optimizer and trainer config
     optimizer: str | None = None
@@ -274,7 +334,7 @@ def resolve_plan(
                 raise MissingDependencyError(f"{where}: training.optimizer: adamw_8bit needs bitsandbytes", hint="pip install 'rrg-sdk[gpu]'")
         trainer = _trainer_kwargs(spec, run_device, precision, optimizer)
         try:
-            build_trl_config(spec.stage.kind, trainer, "rrg-plan-check")
+            check_trl_config(spec.stage.kind, trainer, hardware)
         except ValueError as exc:
             message = _first_line(exc)
             keys = _recipe_keys(message, trainer)
@@ -283,6 +343,10 @@ def resolve_plan(
                 + (f" (recipe keys: {', '.join(keys)})" if keys else ""),
                 hint=f"change {' or '.join(keys)}" if keys else "change the training/grpo values it names",
             ) from None
+
+    # -- live training logs
+    if spec.logging is not None:
+        _require_trackers(spec.logging.report_to, where)
 
     # -- model source and init adapter
     model_spec = spec.model
@@ -310,7 +374,19 @@ def resolve_plan(
         "split": spec.evaluation.split or spec.data.eval_split,
         "save_predictions": spec.evaluation.save_predictions,
         "greedy": spec.evaluation.num_beams == 1,
+        "backend": generation_backend,
+        "before_training": spec.evaluation.before_training,
     }
+    plan_training = None
+    if training is not None and spec.stage.kind != "zero_shot":
+        plan_training = PlanTraining(
+            max_length=training.max_length,
+            early_stopping_patience=training.early_stopping_patience if spec.stage.kind == "sft" else None,
+            score_every=training.eval_steps if spec.stage.kind == "grpo" else None,
+        )
+    plan_logging = None
+    if spec.logging is not None and spec.logging.report_to:
+        plan_logging = PlanLogging(report_to=list(spec.logging.report_to), project=spec.logging.project or spec.name)
     reward = spec.reward.model_dump(mode="json") if (spec.stage.kind == "grpo" and spec.reward is not None) else None
     return Plan(
         recipe=recipe.ref,
@@ -343,18 +419,82 @@ def resolve_plan(
         reward=reward,
         memory=memory,
         notes=notes,
+        accelerator=accelerator,
+        gpus=gpus if run_device == "cuda" else None,
+        num_threads=spec.hardware.num_threads,
+        training=plan_training,
+        logging=plan_logging,
+        publish=spec.publish.model_dump(mode="json") if spec.publish is not None else None,
     )
 
 
+TRACKER_PACKAGES: dict[str, tuple[str, ...]] = {
+    "tensorboard": ("tensorboard", "tensorboardX"),
+    "trackio": ("trackio",),
+    "wandb": ("wandb",),
+}
+"""The packages transformers' integration of each tracker imports (any one of them will do)."""
+
+
+def _require_trackers(report_to: list[str], where: Any) -> None:
+    import importlib.util
+
+    for tracker in report_to:
+        packages = TRACKER_PACKAGES[tracker]
+        if not any(importlib.util.find_spec(package) is not None for package in packages):
+            raise MissingDependencyError(
+                f"{where}: logging.report_to: {tracker} needs the {packages[0]} package, which is not installed",
+                hint=f"pip install {packages[0]}, or remove {tracker} from logging.report_to",
+            )
+
+
 def build_trl_config(stage: str, kwargs: dict[str, Any], output_dir: str | Path) -> Any:
-    """Instantiate TRL's ``SFTConfig`` or ``GRPOConfig`` (its ``__post_init__`` validates)."""
+    """Instantiate TRL's ``SFTConfig`` or ``GRPOConfig`` (its ``__post_init__`` validates).
+
+    The config modules are imported directly, not through ``trl``'s lazy top-level module."""
     if stage == "sft":
-        from trl import SFTConfig as config_class
+        from trl.trainer.sft_config import SFTConfig as config_class
     elif stage == "grpo":
-        from trl import GRPOConfig as config_class
+        from trl.trainer.grpo_config import GRPOConfig as config_class
     else:
         raise ValueError(f"stage {stage!r} has no TRL config")
     return config_class(output_dir=str(output_dir), **kwargs)
+
+
+TRL_CHECK_PACKAGES = ("trl", "transformers", "accelerate", "torch")
+"""The packages whose code decides whether TRL accepts a config (``check_trl_config``)."""
+
+
+def check_trl_config(stage: str, kwargs: dict[str, Any], hardware: Hardware) -> None:
+    """Let TRL validate the settings of a plan, raising its ``ValueError`` when it rejects them.
+
+    Importing TRL's configs takes seconds (they subclass transformers' ``TrainingArguments``, which
+    imports PEFT and with it transformers' modelling code). So the settings TRL accepted are
+    remembered in rrg's cache, under ``plan/trl-accepted-<key>.json`` where the key is the sha256 of
+    the stage, the settings, this machine's accelerator facts and the versions of TRL,
+    transformers, accelerate and torch; planning the same settings again skips the import. A
+    rejection is never remembered: every error comes from TRL itself.
+    """
+    import dataclasses
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    from rrg.models.inventory import write_cache_file
+    from rrg.paths import cache_dir
+
+    versions = {}
+    for package in TRL_CHECK_PACKAGES:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    facts = {"stage": stage, "settings": kwargs, "hardware": dataclasses.asdict(hardware), "versions": versions}
+    text = json.dumps(facts, sort_keys=True, default=str)
+    marker = cache_dir() / "plan" / f"trl-accepted-{hashlib.sha256(text.encode()).hexdigest()}.json"
+    if marker.is_file():
+        return
+    build_trl_config(stage, kwargs, "rrg-plan-check")
+    write_cache_file(marker, text)
 
 
 def _trainer_kwargs(spec: Any, device: str, precision: str, optimizer: str) -> dict[str, Any]:
@@ -384,11 +524,13 @@ def _trainer_kwargs(spec: Any, device: str, precision: str, optimizer: str) -> d
         "bf16": precision == "bf16",
         "fp16": precision == "fp16",
         "use_cpu": device == "cpu",
-        "report_to": "none",
+        "report_to": list(spec.logging.report_to) if spec.logging is not None and spec.logging.report_to else "none",
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
         "remove_unused_columns": False,
     }
+    if spec.logging is not None and spec.logging.report_to:
+        common["project"] = spec.logging.project or spec.name
     if spec.stage.kind == "sft":
         return {
             **common,
@@ -412,8 +554,84 @@ def _trainer_kwargs(spec: Any, device: str, precision: str, optimizer: str) -> d
         "temperature": g.temperature,
         "beta": g.beta,
         "epsilon": g.epsilon,
+        "scale_rewards": g.scale_rewards,
         "log_completions": False,
+        **_vllm_grpo_kwargs(spec, device),
     }
+
+
+VLLM_FAMILIES = ("qwen2_5_vl", "qwen3_vl", "medgemma")
+"""Families vLLM generates with, as rrg loads them (transformers' classes and checkpoints). Not
+DeepSeek-OCR, which rrg runs through its native implementation, nor DeepSeek-OCR-2 in
+transformers' own checkpoint layout."""
+
+
+def _generation_backend(
+    spec: Any, family: Any, adapter: PlanAdapter | None, backend: str, run_device: str, forced_cpu: bool, hardware: Hardware, where: Any, notes: list[str]
+) -> Literal["transformers", "vllm"]:
+    """What generates text: ``hardware.generation``, checked against this machine and the recipe.
+
+    vLLM needs a CUDA GPU (``--device cpu`` falls back to transformers, with a note), the ``vllm``
+    package, a family it runs and the transformers backend (Unsloth has its own vLLM engine); it
+    generates greedily (no beam search) with the checkpoint's own processor (no
+    ``model.image_size``), and takes the adapter as a LoRA request, which cannot carry
+    ``modules_to_save``, over 4-bit or unquantised base weights.
+    """
+    if spec.hardware.generation != "vllm":
+        return "transformers"
+    if run_device == "cpu":
+        if forced_cpu:
+            notes.append("--device cpu: generation vllm → transformers")
+            return "transformers"
+        raise PlanError(
+            f"{where}: hardware.generation: vllm needs a CUDA GPU; this run is on the CPU",
+            hint="set hardware.generation: transformers, run it on a GPU machine, or pass --device cpu",
+        )
+    if spec.model.family not in VLLM_FAMILIES:
+        native = " (rrg's native implementation)" if spec.model.family == "deepseek_ocr" else ""
+        raise PlanError(
+            f"{where}: hardware.generation: vllm does not run the {family.display_name} rrg loads{native}",
+            hint="set hardware.generation: transformers",
+        )
+    if backend == "unsloth":
+        raise PlanError(
+            f"{where}: hardware.generation: vllm runs with the transformers backend (Unsloth brings its own vLLM engine, which rrg does not drive)",
+            hint="set hardware.backend: auto or transformers, or hardware.generation: transformers",
+        )
+    if not hardware.vllm:
+        raise MissingDependencyError(f"{where}: hardware.generation: vllm needs the vllm package, which is not installed", hint="pip install 'rrg-sdk[vllm]'")
+    if spec.evaluation.num_beams > 1:
+        raise PlanError(
+            f"{where}: evaluation.num_beams: {spec.evaluation.num_beams}: with hardware.generation: vllm rrg generates greedily",
+            hint="set evaluation.num_beams: 1, or hardware.generation: transformers for beam search",
+        )
+    if adapter is not None and adapter.modules_to_save:
+        raise PlanError(
+            f"{where}: adapter.modules_to_save: vLLM loads a LoRA adapter only without modules_to_save ({', '.join(adapter.modules_to_save)})",
+            hint="set adapter.modules_to_save: [], or hardware.generation: transformers",
+        )
+    if spec.model.image_size is not None:
+        raise PlanError(
+            f"{where}: model.image_size: {spec.model.image_size}: rrg sets it on its own processor, and vLLM runs the checkpoint's",
+            hint="remove model.image_size, or set hardware.generation: transformers",
+        )
+    if adapter is not None and adapter.bits == 8:
+        raise PlanError(
+            f"{where}: adapter.bits: 8: vLLM does not run 8-bit bitsandbytes base weights",
+            hint="set adapter.bits: 4, or hardware.generation: transformers",
+        )
+    return "vllm"
+
+
+def _vllm_grpo_kwargs(spec: Any, device: str) -> dict[str, Any]:
+    """GRPO's TRL settings for ``hardware.generation: vllm`` (empty otherwise, and on the CPU, where
+    the plan has refused vLLM or fallen back to transformers): TRL's vLLM integration, colocated
+    on the training GPU, its context as long as ``training.max_length`` (prompt and completion
+    must fit in it). Its other settings are TRL's defaults (``vllm_gpu_memory_utilization`` 0.3,
+    importance-sampling correction of the vLLM/trainer log-probability mismatch on)."""
+    if spec.hardware.generation != "vllm" or device != "cuda":
+        return {}
+    return {"use_vllm": True, "vllm_mode": "colocate", "vllm_max_model_length": spec.training.max_length}
 
 
 def _model_source(family: Any, model_id: str, where: Any) -> str:
@@ -438,8 +656,10 @@ def _model_source(family: Any, model_id: str, where: Any) -> str:
 
 
 def _plan_data(spec: Any, where: Any) -> PlanData:
-    from rrg.data.flare import _read_items
-    from rrg.data.layout import locate_split, resolve_data_root
+    """The data a run reads: each training data set and the evaluation split, counted from the
+    question files; ``data.expect`` checked against the counts."""
+    from rrg.data.flare import REPORT_GENERATION, count_questions
+    from rrg.data.layout import resolve_data_root
 
     data = spec.data
     try:
@@ -447,61 +667,161 @@ def _plan_data(spec: Any, where: Any) -> PlanData:
     except RrgError as exc:  # name the recipe the setting comes from
         raise type(exc)(f"{where}: {exc.message}", hint=exc.hint) from None
 
-    def count(split: str, limit: int | None) -> int:
-        location = locate_split(root, data.dataset, split, data.category)
-        _, items = _read_items(location)
-        return min(len(items), limit) if limit is not None else len(items)
-
     trains = spec.stage.kind != "zero_shot"
     eval_split = spec.evaluation.split or data.eval_split
-    return PlanData(
+    train_datasets = _plan_training_datasets(spec, root, where) if trains else None
+    try:
+        evaluated = count_questions(root, data.dataset, eval_split, data.category, limit=data.max_eval_samples, task_types=REPORT_GENERATION)
+    except RrgError as exc:
+        raise type(exc)(f"{where}: data.dataset {data.dataset}: {exc.message}", hint=exc.hint) from None
+    plan_data = PlanData(
         root=str(root),
         dataset=data.dataset,
         category=data.category,
         train_split=data.train_split if trains else None,
         eval_split=eval_split,
-        train_size=count(data.train_split, data.max_train_samples) if trains else None,
-        eval_size=count(eval_split, data.max_eval_samples),
+        train_datasets=train_datasets,
+        train_size=sum(d.size for d in train_datasets) if train_datasets is not None else None,
+        eval_size=evaluated.size,
+        expect=dict(data.expect) if data.expect else None,
         image_policy=data.image_policy,
+        max_image_pixels=data.max_image_pixels,
         credentialed=data.credentialed,
+        license=data.license,
     )
+    problem = expectation_problem(plan_data, plan_data.train_size, plan_data.eval_size)
+    if problem is not None:
+        raise PlanError(f"{where}: {problem}", hint=EXPECT_HINT)
+    return plan_data
+
+
+EXPECT_HINT = "check that data.root holds the data the recipe was written for, or correct data.expect (--set data.expect=null drops the check)"
+
+
+def expectation_problem(data: PlanData, train_size: int | None, eval_size: int, skipped: dict[str, int] | None = None) -> str | None:
+    """The first ``data.expect`` entry the sizes break, as ``data.expect.<split>: expected N samples,
+    the split has M``; None when every expectation holds. ``skipped`` (split → samples dropped for
+    image problems) is named when the sizes are those read at run time."""
+    from rrg.data.layout import SPLIT_ALIASES
+
+    def canonical(split: str | None) -> str | None:
+        return SPLIT_ALIASES.get(split, split) if split is not None else None
+
+    for key, expected in (data.expect or {}).items():
+        split = canonical(key)
+        sizes = []
+        if train_size is not None and split == canonical(data.train_split):
+            sizes.append((train_size, data.train_split))
+        if split == canonical(data.eval_split):
+            sizes.append((eval_size, data.eval_split))
+        for size, name in sizes:
+            if size != expected:
+                several = name == data.train_split and data.train_datasets is not None and len(data.train_datasets) > 1
+                detail = f" in its {len(data.train_datasets)} training data sets" if several else ""  # type: ignore[arg-type]
+                dropped = (skipped or {}).get(name, 0)
+                after = f" after {dropped} samples were skipped for image problems" if dropped else ""
+                return f"data.expect.{key}: expected {expected} samples, the split has {size}{detail}{after}"
+    return None
+
+
+def _plan_training_datasets(spec: Any, root: Path, where: Any) -> list[PlanTrainingDataset]:
+    """``data.train`` resolved (``all`` expanded, caps combined), each data set counted; GRPO only
+    trains on report generation (its rewards score report text)."""
+    from rrg.data.flare import count_questions
+    from rrg.data.tasks import task_kind
+    from rrg.data.training import TrainingSource, find_training_datasets, weighted_rows
+
+    data = spec.data
+
+    def cap(own: int | None) -> int | None:
+        caps = [c for c in (own, data.max_train_samples) if c is not None]
+        return min(caps) if caps else None
+
+    if data.train is None:
+        sources = [(TrainingSource(data.dataset, data.category, None, cap(None), 1.0), "data.dataset")]
+    elif data.train == "all":
+        found = find_training_datasets(root, data.train_split)
+        if not found:
+            raise PlanError(
+                f"{where}: data.train: all: no data set with a question file under {root / data.train_split}",
+                hint="check data.root and data.train_split, or list the data sets in data.train",
+            )
+        sources = [(TrainingSource(name, category, None, cap(None), 1.0), f"data.train (all) {name}") for category, name in found]
+    else:
+        sources = [
+            (
+                TrainingSource(
+                    entry.dataset,
+                    entry.category or data.category,
+                    tuple(entry.task_types) if entry.task_types else None,
+                    cap(entry.max_samples),
+                    entry.weight,
+                ),
+                f"data.train.{index} {entry.dataset}",
+            )
+            for index, entry in enumerate(data.train)
+        ]
+    planned = []
+    for source, key in sources:
+        try:
+            counted = count_questions(root, source.dataset, data.train_split, source.category, limit=source.max_samples, task_types=source.task_types)
+        except RrgError as exc:
+            raise type(exc)(f"{where}: {key}: {exc.message}", hint=exc.hint) from None
+        rows = weighted_rows(counted.size, source.weight)
+        if counted.size and not rows:
+            raise PlanError(
+                f"{where}: {key}: weight {source.weight:g} leaves none of its {counted.size} samples in the training mix",
+                hint="raise its weight, or leave the data set out of data.train",
+            )
+        if spec.stage.kind == "grpo":
+            other = sorted(t for t in counted.task_types if task_kind(t) != "report_generation")
+            if other:
+                raise PlanError(
+                    f"{where}: {key}: stage grpo rewards report text, and this data set has {', '.join(other)} samples",
+                    hint="give it task_types: [Report Generation], or train those task types with stage sft",
+                )
+        planned.append(
+            PlanTrainingDataset(
+                dataset=source.dataset,
+                category=source.category,
+                task_filter=list(source.task_types) if source.task_types else None,
+                max_samples=source.max_samples,
+                weight=source.weight,
+                size=counted.size,
+                rows=rows,
+                task_types=counted.task_types,
+            )
+        )
+    return planned
 
 
 def _count_parameters(family: Any, source: str, model_spec: Any, adapter: PlanAdapter | None) -> PlanParameters:
-    """Count parameters on the meta device from the model's config: no weights are read."""
+    """Count parameters on the meta device from the model's config: no weights are read. The
+    counts of a config are cached (:mod:`rrg.models.inventory`), so a later plan of the same model
+    imports neither torch nor transformers."""
     import re
 
-    import torch
+    from rrg.models.inventory import parameter_inventory
 
     try:
-        config = family.load_config(source, revision=model_spec.revision, local_files_only=True)
-        with torch.device("meta"):
-            model = family._model_class()._from_config(config)
+        inventory = parameter_inventory(family, source, revision=model_spec.revision)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return PlanParameters(total=None, trainable=None, lora_modules=None, note=f"config of {source} not available offline ({type(exc).__name__})")
-    total = sum(p.numel() for p in model.parameters())
-    text_config = getattr(config, "text_config", None) or config
-    dims = {
-        "hidden_size": getattr(text_config, "hidden_size", None),
-        "num_layers": getattr(text_config, "num_hidden_layers", None),
-    }
+    total = inventory.total
+    dims = {"hidden_size": inventory.hidden_size, "num_layers": inventory.num_layers}
     if adapter is None:
         return PlanParameters(total=total, trainable=total, lora_modules=None, **dims)
     targets = adapter.target_modules
     matched = trainable = 0
-    for name, module in model.named_modules():
-        if not isinstance(module, torch.nn.Linear):
-            continue
+    for name, in_features, out_features in inventory.linears:
         if isinstance(targets, str):
             hit = targets == "all-linear" or re.fullmatch(targets, name) is not None
         else:
             hit = name.rsplit(".", 1)[-1] in targets
         if hit and not name.endswith("lm_head"):
             matched += 1
-            trainable += adapter.r * (module.in_features + module.out_features)
-    for name, module in model.named_modules():
-        if name.rsplit(".", 1)[-1] in adapter.modules_to_save:
-            trainable += sum(p.numel() for p in module.parameters())
+            trainable += adapter.r * (in_features + out_features)
+    trainable += sum(inventory.params_by_leaf.get(leaf, 0) for leaf in set(adapter.modules_to_save))
     return PlanParameters(total=total, trainable=trainable, lora_modules=matched, **dims)
 
 
@@ -554,6 +874,10 @@ TRL_TO_RECIPE_KEYS: dict[str, tuple[str, ...]] = {
     "temperature": ("grpo.temperature",),
     "beta": ("grpo.beta",),
     "epsilon": ("grpo.epsilon",),
+    "scale_rewards": ("grpo.scale_rewards",),
+    "use_vllm": ("hardware.generation",),
+    "vllm_max_model_length": ("training.max_length",),
+    "report_to": ("logging.report_to",),
     "learning_rate": ("training.learning_rate",),
     "max_steps": ("training.max_steps",),
     "num_train_epochs": ("training.epochs",),

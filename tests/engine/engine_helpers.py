@@ -41,6 +41,7 @@ SMALL_GRPO: tuple[str, ...] = (
     "training.max_steps=3",
     "training.per_device_batch_size=4",  # two prompts x two generations per step
     "training.save_steps=2",  # a checkpoint at step 2 from the trainer, the last step exported after
+    "training.eval_steps=2",  # the policy scored on the evaluation samples at step 2 (eval/<metric>)
     "training.logging_steps=1",
     "training.weight_decay=0",  # any change in the adapter comes from the reward's gradient
     "grpo.max_completion_length=16",

@@ -19,9 +19,12 @@ GOLDEN = Path(__file__).parent / "golden" / "plan-demo-sft.json"
 REGENERATE = "RRG_REGENERATE_GOLDEN=1 python -m pytest tests/engine/test_plan.py -k golden"
 
 # The paper recipes with the tiny twin of their family and the demo data: nothing to download.
-# DeepSeek-OCR pins the revision of its weights; the tiny twin has none.
-TINY = ("--set", "model.id=tiny", "--set", "data.root=demo")
+# DeepSeek-OCR pins the revision of its weights; the tiny twin has none. The recipes expect the
+# benchmark's 1,945 validation questions (data.expect), and MedGemma's SFT trains on the 19 FLARE
+# data sets: on the demo data, no expectation and the demo's own data sets (data.train=all).
+TINY = ("--set", "model.id=tiny", "--set", "data.root=demo", "--set", "data.expect=null")
 TINY_DEEPSEEK = (*TINY, "--set", "model.revision=null")
+TINY_MEDGEMMA_SFT = (*TINY, "--set", "data.train=all")
 GPU_REQUESTS = {
     "--device cpu: hardware.accelerator h100 ignored",
     "--device cpu: precision bf16 → fp32",
@@ -52,6 +55,8 @@ def plan(*args: str) -> tuple[int, str]:
 
 
 def tiny_args(recipe: Path) -> tuple[str, ...]:
+    if "medgemma" in recipe.parent.name and recipe.name == "sft.yaml":
+        return TINY_MEDGEMMA_SFT
     return TINY_DEEPSEEK if "deepseek" in recipe.parent.name else TINY
 
 
@@ -62,7 +67,8 @@ def test_demo_recipes_plan_on_the_cpu(recipe: Path, rrg_cache_env: Path, no_weig
     resolved = json.loads(output)
     assert (resolved["device"], resolved["backend"], resolved["precision"]) == ("cpu", "transformers", "fp32")
     assert resolved["notes"] == [] and resolved["parameters"]["total"] > 0
-    assert resolved["data"]["eval_size"] == 200
+    # the demos score the same 200 validation questions; the multi-dataset demo, a quick 16
+    assert resolved["data"]["eval_size"] == (16 if recipe.name == "multi-dataset.yaml" else 200)
 
 
 @pytest.mark.parametrize("recipe", PAPER_RECIPES, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -107,7 +113,7 @@ def test_paper_recipes_plan_offline_without_their_weights(recipe: Path, rrg_cach
     # the real Hub ids, with an empty Hugging Face cache and the Hub cut off: the plan still
     # resolves, saying it could not count parameters rather than downloading a config
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    code, output = plan(str(recipe), "--device", "cpu", "--json", "--set", "data.root=demo")
+    code, output = plan(str(recipe), "--device", "cpu", "--json", "--set", "data.root=demo", "--set", "data.expect=null")
     assert code == 0, output
     resolved = json.loads(output)
     assert resolved["model"]["source"] == resolved["model"]["id"] != "tiny"

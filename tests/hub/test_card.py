@@ -76,7 +76,7 @@ def test_grpo_card_body(lineage_registry, recorded_lineage) -> None:
     assert (
         "| zero-shot (`Qwen/Qwen3-VL-4B-Instruct`, before training) | `"
         + recorded_lineage.sft_id
-        + "` | qwen3-vl-4b-sft@1 | 0.6950 |"
+        + "` | qwen3-vl-4b-sft@2 | 0.6950 |"
         in body
     )
     # the recipe, embedded

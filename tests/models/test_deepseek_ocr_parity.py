@@ -116,6 +116,7 @@ def test_rrg_run_zero_shot_writes_the_reference_greedy_tokens(
     overrides = [
         f"model.id={reference_folder}",
         f"data.root={root}",
+        "data.expect=null",  # the reference folder holds one sample, not the study's 1,945
         f"evaluation.max_new_tokens={len(REFERENCE['greedy_ids'])}",
         "evaluation.batch_size=1",
     ]

@@ -51,7 +51,7 @@ def test_grpo_recipes_start_from_a_shipped_sft_recipe():
 
 
 def test_demo_recipes_run_on_cpu_with_the_tiny_model_and_demo_data():
-    for name in ("demo/base", "demo/zero-shot", "demo/sft", "demo/grpo"):
+    for name in ("demo/base", "demo/zero-shot", "demo/sft", "demo/grpo", "demo/multi-dataset"):
         spec = Recipe.load(name).spec
         assert (spec.model.id, spec.data.root, spec.hardware.accelerator, spec.hardware.precision) == ("tiny", "demo", "cpu", "fp32")
         assert spec.evaluation.max_new_tokens <= 64
@@ -65,7 +65,7 @@ def test_paper_recipes_carry_the_study_settings():
     deepseek = Recipe.load("paper/deepseek-ocr/sft").spec
     # rrg's native DeepSeek-OCR on the pinned weights, Base mode; no remote code, no Unsloth
     assert not deepseek.model.trust_remote_code and len(deepseek.model.revision) == 40
-    assert (deepseek.model.image_mode, deepseek.model.image_size, deepseek.version) == ("base", 1024, 2)
+    assert (deepseek.model.image_mode, deepseek.model.image_size, deepseek.version) == ("base", 1024, 3)
     assert (deepseek.adapter.r, deepseek.adapter.alpha, deepseek.adapter.dropout) == (16, 32, 0.05)
     for name in ("paper/qwen2.5-vl-7b/sft", "paper/qwen3-vl-4b/sft"):
         spec = Recipe.load(name).spec
@@ -91,4 +91,4 @@ def test_paper_recipes_carry_the_study_settings():
     assert (grpo.grpo.num_generations, grpo.grpo.loss_type, grpo.grpo.importance_sampling_level) == (2, "dr_grpo", "sequence")
     assert (grpo.reward.clinical, grpo.reward.format, grpo.reward.rouge) == (0.7, 0.2, 0.1)
     assert (grpo.reward.clinical_scorer, grpo.reward.clip) == ("radgraph_f1", (-2.0, 2.0))
-    assert grpo.stage.init_from == "qwen3-vl-4b-sft@1"
+    assert grpo.stage.init_from == "qwen3-vl-4b-sft@2"

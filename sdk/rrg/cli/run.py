@@ -96,6 +96,10 @@ def print_plan(resolved: Any) -> None:
     rows += [
         ("data", f"{d.dataset} ({d.category}) at {d.root}"),
         ("train", f"{d.train_split}: {d.train_size} samples" if d.train_split else None),
+        *(
+            (f"  {t.dataset}", f"{t.category}, {t.size} samples" + (f" × weight {t.weight:g}" if t.weight != 1 else "") + f" ({', '.join(t.task_types)})")
+            for t in (d.train_datasets if d.train_datasets and len(d.train_datasets) > 1 else [])
+        ),
         ("evaluate", f"{d.eval_split}: {d.eval_size} samples"),
     ]
     g = resolved.generation

@@ -26,11 +26,18 @@ from rrg.recipe.schema import RecipeSpec
 Overrides = Sequence[str] | Mapping[str, Any]
 """``["training.learning_rate=2e-4", ...]`` (values read as YAML) or ``{"training.learning_rate": 2e-4}``."""
 
-_LATER_KEYS: dict[tuple[str, str], Any] = {("model", "image_mode"): None, ("data", "max_image_pixels"): 40_000_000}
+_LATER_KEYS: dict[tuple[str, str], Any] = {
+    ("model", "image_mode"): None,
+    ("data", "max_image_pixels"): 40_000_000,
+    ("data", "train"): None,
+    ("data", "expect"): None,
+    ("grpo", "scale_rewards"): "group",
+    ("hardware", "generation"): "transformers",
+}
 """Keys added to schema 1 after its release, with their defaults: left out while at the default, so
 the hash (and the registry's record) of every recipe that does not set them stays what it was."""
 
-_OPTIONAL_SECTIONS = ("training", "grpo", "reward", "publish")
+_OPTIONAL_SECTIONS = ("training", "grpo", "reward", "logging", "publish")
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,7 +123,7 @@ class Recipe:
         for section in ("adapter", "stage"):  # the discriminator reads best first
             data[section] = {"kind": data[section]["kind"], **data[section]}
         for (section, key), default in _LATER_KEYS.items():
-            if key in data.get(section, {}) and data[section][key] == default:
+            if key in (data.get(section) or {}) and data[section][key] == default:
                 del data[section][key]
         return {k: v for k, v in data.items() if not (k in _OPTIONAL_SECTIONS and v is None)}
 

@@ -204,8 +204,74 @@ class QLoraAdapter(LoraFields):
 Adapter = Annotated[NoAdapter | LoraAdapter | QLoraAdapter, Field(discriminator="kind")]
 
 
+class TrainDataset(Section):
+    """One training data set of `data.train`."""
+
+    dataset: str = Field(min_length=1, description="FLARE data set folder in the training split, such as `chestdr`.")
+    category: str | None = Field(
+        default=None,
+        min_length=1,
+        description="FLARE modality folder of the data set, e.g. `Xray` or `Microscopy`. Left out: `data.category`.",
+    )
+    task_types: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] | None = Field(
+        default=None,
+        description="Task types to train on, compared loosely (`Multi-label Classification` = "
+        "`multi_label_classification`, `Counting` = `Cell Counting`). Null: every task type in the data set's question file.",
+    )
+    max_samples: int | None = Field(
+        default=None,
+        ge=1,
+        description="Use at most this many of its samples: the first N in file order, after the task filter. "
+        "With `data.max_train_samples` too, the smaller cap applies. Null: all.",
+    )
+    weight: float = Field(
+        default=1.0,
+        gt=0,
+        description="Oversampling factor in the training mix: the data set's samples appear `weight` times per "
+        "epoch, whole copies for the integer part and, for the fraction, that share of its samples drawn with "
+        "the recipe `seed` (2: every sample twice; 0.5: half of them, the same half on every run).",
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> TrainDataset:
+        """`task_types` lists each task type once."""
+        from rrg.data.tasks import task_type_key
+
+        keys = [task_type_key(t) for t in self.task_types or []]
+        twice = sorted({t for t, k in zip(self.task_types or [], keys) if keys.count(k) > 1})
+        if twice:
+            raise_broken([Rule("task_types", f"task_types lists {', '.join(twice)} more than once (task types are compared loosely)", "list each task type once")])
+        return self
+
+
+def _all_or_datasets(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """`all`, or a list of data sets whose errors point into the list (not one error per union member)."""
+    if isinstance(value, str):
+        if value == "all":
+            return value
+        raise PydanticCustomError("train", "expected `all` or a list of data sets")
+    if not isinstance(value, list):
+        raise PydanticCustomError("train", "expected `all` or a list of data sets (each with `dataset:`)")
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        errors = []
+        for error in exc.errors():
+            loc = error["loc"]
+            if loc and isinstance(loc[0], str) and loc[0].startswith("list["):
+                errors.append({**error, "loc": loc[1:]})
+        raise ValidationError.from_exception_data(exc.title, errors) from None  # type: ignore[arg-type]
+
+
+TrainDatasets = Annotated[Literal["all"] | list[TrainDataset], WrapValidator(_all_or_datasets)]
+
+
 class DataSection(Section):
-    """Where the FLARE 2025 Task 5 data lives and how much of it to use."""
+    """Where the FLARE 2025 Task 5 data lives and how much of it to use. A recipe trains on `dataset`
+    (of `category`), or, with `train`, on several data sets at once: then `dataset` and `category`
+    name the data set evaluated on (its report generation questions) and every training data set's
+    fingerprint is recorded with the run. `expect` pins the number of samples the run reads from a
+    split, checked by `rrg plan` on the question files and again once the images are read."""
 
     root: str = Field(
         min_length=1,
@@ -213,11 +279,16 @@ class DataSection(Section):
         "against the working directory at run time), or `demo` for the bundled demo set, built on "
         "first use.",
     )
-    category: str = Field(default="Xray", min_length=1, description="FLARE modality folder under each split.")
-    dataset: str = Field(default="IU_XRay", min_length=1, description="FLARE data set folder under the category.")
+    category: str = Field(default="Xray", min_length=1, description="FLARE modality folder under each split (with `train`: of the evaluation data set).")
+    dataset: str = Field(default="IU_XRay", min_length=1, description="FLARE data set folder under the category: trained and evaluated on, or, with `train`, evaluated on.")
     train_split: str = Field(default="training", min_length=1, description="Split folder used for training.")
     eval_split: str = Field(default="validation-public", min_length=1, description="Split folder used for evaluation (and validation loss during training).")
-    max_train_samples: int | None = Field(default=None, ge=1, description="Use at most this many training samples (first N, in file order). Null: all.")
+    max_train_samples: int | None = Field(
+        default=None,
+        ge=1,
+        description="Use at most this many training samples (first N, in file order). With `train`, the cap of "
+        "each training data set (an entry's own `max_samples`, when smaller, wins). Null: all.",
+    )
     max_eval_samples: int | None = Field(default=None, ge=1, description="Evaluate on at most this many samples (first N). Null: all.")
     image_policy: Literal["fail", "skip"] = Field(
         default="fail",
@@ -237,6 +308,77 @@ class DataSection(Section):
         "published and Hub repositories must stay private.",
     )
     license: str | None = Field(default=None, description="Licence of the data, recorded with runs and model cards.")
+    train: TrainDatasets | None = Field(
+        default=None,
+        description="Train on several FLARE data sets at once (sft and grpo). `all`: every data set folder under "
+        "`<root>/<train_split>/<category>/` that has a question file. Or a list of entries, each `dataset` "
+        "(required), `category` (default `data.category`), `task_types` (default all), `max_samples` and "
+        "`weight` (an oversampling factor, default 1). Null: train on `dataset` alone.",
+    )
+    expect: dict[Annotated[str, Field(min_length=1)], Annotated[int, Field(ge=1)]] | None = Field(
+        default=None,
+        description="Split name → the number of samples the run reads from it (after task filters and caps; "
+        "for the training split, the total over the training data sets, before weighting), e.g. "
+        "`{validation-public: 1945}`. Checked against the question files when the run is planned and again "
+        "once the images are read (`image_policy: skip` may drop samples): a mismatch stops the run before "
+        "anything is recorded. Null: not checked.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_categories(cls, data: Any) -> Any:
+        """A `train` entry without `category` takes `data.category`."""
+        if not isinstance(data, dict) or not isinstance(data.get("train"), list):
+            return data
+        category = data.get("category", cls.model_fields["category"].default)
+        entries = [
+            {**entry, "category": category} if isinstance(entry, dict) and entry.get("category") is None else entry
+            for entry in data["train"]
+        ]
+        return {**data, "train": entries}
+
+    @model_validator(mode="after")
+    def _rules(self) -> DataSection:
+        """`train` lists each data set once (the registry keeps a run's data sets by name and split)."""
+        rules: list[Rule] = []
+        if isinstance(self.train, list):
+            first: dict[str, int] = {}
+            for index, entry in enumerate(self.train):
+                if entry.dataset in first:
+                    rules.append(
+                        Rule(
+                            f"train.{index}.dataset",
+                            f"train lists {entry.dataset} twice (entries {first[entry.dataset]} and {index})",
+                            "list each data set once; give one entry several task_types",
+                        )
+                    )
+                first.setdefault(entry.dataset, index)
+        raise_broken(rules)
+        return self
+
+
+def _data_rules(spec: RecipeSpec) -> list[Rule]:
+    """The data rules that depend on the stage and the evaluation split (see `RecipeSpec._rules`)."""
+    from rrg.data.layout import SPLIT_ALIASES
+
+    data = spec.data
+    rules: list[Rule] = []
+    trains = spec.stage.kind != "zero_shot"
+    if data.train is not None and not trains:
+        rules.append(Rule("data.train", "stage zero_shot trains nothing, so it takes no data.train", "remove data.train or set stage.kind to sft or grpo"))
+    if data.expect:
+        read = ([data.train_split] if trains else []) + [spec.evaluation.split or data.eval_split]
+        known = {SPLIT_ALIASES.get(split, split) for split in read}
+        for key in data.expect:
+            if SPLIT_ALIASES.get(key, key) not in known:
+                rules.append(
+                    Rule(
+                        f"data.expect.{key}",
+                        f"the run reads no split {key} (it reads {' and '.join(dict.fromkeys(read))})",
+                        f"name a split the run reads, or remove data.expect.{key}",
+                    )
+                )
+    return rules
 
 
 class ZeroShotStage(Section):
@@ -283,8 +425,20 @@ class TrainingSection(Section):
     )
     weight_decay: float = Field(default=0.0, ge=0, description="AdamW weight decay.")
     max_grad_norm: float = Field(default=1.0, gt=0, description="Gradient clipping norm.")
-    max_length: int = Field(default=1024, ge=16, description="Longest tokenised sample (prompt, image tokens and answer); longer ones are truncated.")
-    eval_steps: int = Field(default=50, ge=1, description="Validation loss every this many steps (TRL default: none).")
+    max_length: int = Field(
+        default=1024,
+        ge=16,
+        description="Longest tokenised sample (prompt, image tokens and answer). SFT: longer ones are truncated. "
+        "GRPO: every prompt (with its image tokens) plus `grpo.max_completion_length` must fit, checked before "
+        "the run where the family can count image tokens.",
+    )
+    eval_steps: int = Field(
+        default=50,
+        ge=1,
+        description="SFT: validation loss every this many steps (TRL default: none). GRPO: the policy is scored "
+        "every this many steps on the evaluation samples with the evaluation metrics (greedy, as the final "
+        "evaluation), logged as `eval/<metric>` at that step: a curve, not only the final policy.",
+    )
     save_steps: int = Field(default=50, ge=1, description="Checkpoint every this many steps (TRL default: 500).")
     logging_steps: int = Field(default=10, ge=1, description="Log loss and learning rate every this many steps.")
     early_stopping_patience: int | None = Field(
@@ -317,6 +471,14 @@ class GrpoSection(Section):
     temperature: float = Field(default=1.0, gt=0, description="Sampling temperature for the generations.")
     beta: float = Field(default=0.0, ge=0, description="KL coefficient against the reference model; 0 loads no reference model.")
     epsilon: float = Field(default=0.2, gt=0, lt=1, description="Clipping range of the importance ratio.")
+    scale_rewards: Literal["group", "batch", "none"] = Field(
+        default="group",
+        description="How rewards are scaled into advantages: by the standard deviation of each prompt's group "
+        "(`group`), of the whole batch (`batch`), or not at all (`none`, what the Dr. GRPO authors recommend, "
+        "since dividing by a group's spread favours questions that are too easy or too hard). Default `group`: "
+        "TRL's default, which the study's setup used (it changes the loss, not the scaling) and rrg ran before "
+        "this key existed.",
+    )
 
 
 class RewardSection(Section):
@@ -396,18 +558,55 @@ class HardwareSection(Section):
         default="auto", description="`auto`: Unsloth on CUDA when installed, else transformers + PEFT."
     )
     num_threads: int | None = Field(default=None, ge=1, description="CPU threads for torch. Null: torch's default.")
+    generation: Literal["transformers", "vllm"] = Field(
+        default="transformers",
+        description="What generates text: `transformers` (`model.generate`) or `vllm` (needs a CUDA GPU and the "
+        "`vllm` extra): GRPO's sampled answers through TRL's vLLM integration (colocated on the training GPU), "
+        "and the zero-shot and after-training evaluations through `vllm.LLM` with the adapter as a LoRA request "
+        "(greedy). Not for DeepSeek-OCR and DeepSeek-OCR-2, the Unsloth backend, beam search, `model.image_size`, "
+        "8-bit QLoRA or adapters with `modules_to_save`.",
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> HardwareSection:
-        """With `accelerator: cpu`: no `gpus`, no `backend: unsloth`, no `precision: fp16`."""
+        """With `accelerator: cpu`: no `gpus`, no `backend: unsloth`, no `precision: fp16`, no `generation: vllm`."""
         rules: list[Rule] = []
         if self.accelerator == "cpu":
             if self.gpus is not None:
                 rules.append(Rule("gpus", f"accelerator=cpu uses no GPU (gpus is {self.gpus})", "remove hardware.gpus or pick a GPU accelerator"))
             if self.backend == "unsloth":
                 rules.append(Rule("backend", "backend=unsloth needs CUDA (accelerator is cpu)", "set backend: transformers or auto"))
+            if self.generation == "vllm":
+                rules.append(Rule("generation", "generation=vllm needs CUDA (accelerator is cpu)", "set generation: transformers"))
             if self.precision == "fp16":
                 rules.append(Rule("precision", "precision=fp16 is not supported on CPU (accelerator is cpu)", "set precision: fp32 or bf16"))
+        raise_broken(rules)
+        return self
+
+
+class LoggingSection(Section):
+    """Where training logs go besides the registry (which always records every logged value)."""
+
+    report_to: list[Literal["tensorboard", "trackio", "wandb"]] = Field(
+        default_factory=list,
+        description="Trackers that receive the trainer's logs live, handed to TRL's `report_to` unchanged: "
+        "`tensorboard` (event files under the run's folder, `logs/tensorboard`), `trackio` (local, under "
+        "`logs/trackio`), `wandb` (needs `wandb login`). Empty: the registry only. The run records where its logs went.",
+    )
+    project: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Project name for trackio and wandb. Null: the recipe name.",
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> LoggingSection:
+        """Each tracker is listed once; `project` only with trackio or wandb."""
+        rules: list[Rule] = []
+        if len(set(self.report_to)) != len(self.report_to):
+            rules.append(Rule("report_to", f"report_to lists a tracker twice: {self.report_to}", "list each tracker once"))
+        if self.project is not None and not {"trackio", "wandb"} & set(self.report_to):
+            rules.append(Rule("project", "project names a trackio or wandb project, and report_to has neither", "add trackio or wandb to logging.report_to, or remove logging.project"))
         raise_broken(rules)
         return self
 
@@ -446,6 +645,7 @@ class RecipeSpec(Section):
     reward: RewardSection | None = Field(default=None, description="GRPO reward terms; required for grpo, absent otherwise.")
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection, description="Evaluation after the stage.")
     hardware: HardwareSection = Field(default_factory=HardwareSection, description="Where it runs.")
+    logging: LoggingSection | None = Field(default=None, description="Live training logs (TensorBoard, trackio, wandb); null: the registry only.")
     publish: PublishSection | None = Field(default=None, description="Hub publishing; null: not published.")
 
     @model_validator(mode="before")
@@ -473,6 +673,11 @@ class RecipeSpec(Section):
         - `adapter.kind: qlora` and `training.optimizer: adamw_8bit` need CUDA, not `accelerator: cpu`.
         - `data.credentialed: true` forbids `publish.private: false`.
         - `model.id: tiny` takes no `trust_remote_code`.
+        - `data.train` needs a trained stage (sft or grpo); each `data.expect` key names a split the run
+          reads (`data.train_split` when it trains, and the evaluation split).
+        - A setting a stage does not use is refused when it differs from its default: on `zero_shot`,
+          `data.train_split`, `data.max_train_samples`, `evaluation.before_training` and `logging`; on
+          `grpo`, `training.early_stopping_patience` (GRPO has no validation loss).
         """
         rules: list[Rule] = []
         kind = self.stage.kind
@@ -492,6 +697,18 @@ class RecipeSpec(Section):
                 rules.append(Rule("stage.init_from", "stage grpo needs a starting point: stage.init_from and model.adapter are both unset", "set stage.init_from to an SFT recipe `name@version`, a run id, or `base`"))
             if self.reward is None:
                 rules.append(Rule("reward", "stage grpo needs a reward section with its weights", "add `reward: {clinical: 0.7, format: 0.2, rouge: 0.1}`"))
+        if kind == "zero_shot":
+            defaults = DataSection.model_fields
+            for key in ("train_split", "max_train_samples"):
+                if getattr(self.data, key) != defaults[key].default:
+                    rules.append(Rule(f"data.{key}", f"stage zero_shot trains nothing, so data.{key} has no effect (it is {getattr(self.data, key)!r})", f"remove data.{key} or set stage.kind to sft or grpo"))
+            if self.evaluation.before_training:
+                rules.append(Rule("evaluation.before_training", "stage zero_shot has no training to score the model before", "remove evaluation.before_training"))
+            if self.logging is not None and self.logging.report_to:
+                rules.append(Rule("logging.report_to", "stage zero_shot has no training logs to report", "remove the logging section"))
+        if kind == "grpo" and self.training is not None and self.training.early_stopping_patience is not None:
+            rules.append(Rule("training.early_stopping_patience", f"GRPO has no validation loss to stop on (early_stopping_patience is {self.training.early_stopping_patience})", "set training.early_stopping_patience: null; training.eval_steps scores checkpoints along the way instead"))
+        rules += _data_rules(self)
         if adapter.kind == "qlora" and self.hardware.accelerator == "cpu":
             rules.append(Rule("adapter.kind", "adapter.kind=qlora needs CUDA (bitsandbytes) but hardware.accelerator is cpu", "use adapter.kind: lora on CPU"))
         if self.training is not None and self.training.optimizer == "adamw_8bit" and self.hardware.accelerator == "cpu":
@@ -514,6 +731,7 @@ SECTION_MODELS: dict[str, type[BaseModel] | tuple[type[BaseModel], ...]] = {
     "reward": RewardSection,
     "evaluation": EvaluationSection,
     "hardware": HardwareSection,
+    "logging": LoggingSection,
     "publish": PublishSection,
 }
 """The recipe's sections in document order, with the variants of the discriminated ones."""

@@ -77,6 +77,8 @@ def _unwrap(annotation: Any) -> list[type[BaseModel]]:
         for arg in typing.get_args(annotation):
             found.extend(_unwrap(arg))
         return found
+    if origin is list:
+        return _unwrap(typing.get_args(annotation)[0])
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     return []
@@ -87,6 +89,8 @@ def models_at(loc: tuple[Any, ...]) -> list[type[BaseModel]]:
     tag the loc does not name)."""
     candidates: list[type[BaseModel]] = [RecipeSpec]
     for item in loc:
+        if isinstance(item, int):  # an entry of a list of sections (data.train)
+            continue
         by_tag = {_kind_of(m): m for m in candidates if _kind_of(m) is not None}
         if len(candidates) > 1 and item in by_tag:
             candidates = [by_tag[item]]

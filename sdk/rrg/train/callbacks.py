@@ -104,3 +104,30 @@ class ProgressCallback(TrainerCallback):
         shown = ("loss", "eval_loss", "reward")
         self._last.update({k: v for k, v in numeric_logs(logs or {}).items() if k in shown})
         self.report(state.global_step, state.max_steps, self._last)
+
+
+class ScoreEveryCallback(TrainerCallback):
+    """Scores the policy every ``every`` optimizer steps (GRPO's ``training.eval_steps``).
+
+    ``score(model)`` generates on the evaluation samples and returns the metrics; they are logged
+    as ``eval/<metric>`` at that step, so the run shows a curve of the policy being trained, not
+    only the final one. The model is put in eval mode while it generates and back afterwards.
+    """
+
+    def __init__(self, every: int, score: Callable[[Any], dict[str, float]], log: Callable[[int, dict[str, float]], None]) -> None:
+        self.every = every
+        self.score = score
+        self.log = log
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        step = state.global_step
+        if model is None or step == 0 or step % self.every:
+            return
+        was_training = model.training
+        model.eval()
+        try:
+            values = self.score(model)
+        finally:
+            if was_training:
+                model.train()
+        self.log(step, {f"eval/{name}": value for name, value in values.items()})

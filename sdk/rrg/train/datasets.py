@@ -27,6 +27,10 @@ def sft_dataset(data: datasets.Dataset, family: VisionLanguageFamily) -> dataset
 
     ``prompt`` holds the user turn (image placeholders + question), ``completion`` the assistant
     turn with the reference answer; TRL's vision collator masks everything but the completion.
+    Every FLARE task type trains this way, as in the FLARE baselines: the question as asked (a
+    classification question lists its options itself) and the answer as the reader wrote it for its
+    task type (:func:`rrg.data.tasks.answer_text`: a label, labels joined, a number as written,
+    boxes as JSON text, report text). ``data`` may mix several data sets (a ``data.train`` mixture).
     """
 
     def to_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -40,7 +44,10 @@ def sft_dataset(data: datasets.Dataset, family: VisionLanguageFamily) -> dataset
 
 
 def grpo_dataset(data: datasets.Dataset, family: VisionLanguageFamily) -> datasets.Dataset:
-    """Prompts with images for GRPO; ``answer`` stays a column so reward functions receive it."""
+    """Prompts with images for GRPO; ``answer`` stays a column so reward functions receive it.
+
+    GRPO's rewards score report text, so its training data is report generation only (the plan
+    refuses other task types)."""
 
     def to_row(row: dict[str, Any]) -> dict[str, Any]:
         return {
