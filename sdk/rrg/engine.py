@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from rrg.adapters import AdapterSource, resolve_init_from, resolve_model_adapter
 from rrg.errors import RrgError
+from rrg.interrupts import sigterm_as_interrupt
 from rrg.plan import Plan, resolve_plan
 from rrg.provenance import host_name, package_versions, peak_rss_gib
 
@@ -500,24 +500,6 @@ def _create_run(registry: Registry, recipe: Recipe, prepared: PreparedRun) -> st
     return run.id
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C while a run executes, so it ends ``interrupted``."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _still_running(registry: Registry, run_id: str) -> bool:
     """True if the run is ``running``. A run that another process marked interrupted for a missed
     heartbeat while this one was alive (a long stall, a suspended machine) is put back to
@@ -621,7 +603,7 @@ def _execute(
         registry.start_run(run_id)
     started = time.perf_counter()
     try:
-        with _sigterm_as_interrupt(), _heartbeat(registry, run_id):
+        with sigterm_as_interrupt(), _heartbeat(registry, run_id):
             evaluation, checkpoint_id = _run_stage(recipe, prepared, recorder, run_dir, events, resume_from)
             events.on_phase("recording")
             _still_running(registry, run_id)

@@ -110,10 +110,10 @@ def test_sigterm_ends_a_run_interrupted(rrg_cache_env: Path, registry, tmp_path:
 
 
 def test_the_sigterm_handler_is_restored(rrg_cache_env: Path, registry, tmp_path: Path) -> None:
-    from rrg.engine import _sigterm_as_interrupt
+    from rrg.interrupts import sigterm_as_interrupt
 
     previous = signal.getsignal(signal.SIGTERM)
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         assert signal.getsignal(signal.SIGTERM) is not previous
         with pytest.raises(KeyboardInterrupt, match="signal 15"):
             os.kill(os.getpid(), signal.SIGTERM)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Self
 
 import click
 
 from rrg.cli.output import emit_rows, output_options
+from rrg.interrupts import sigterm_as_interrupt
 
 PROGRESS_MIN_PAIRS = 2000
 """Show a progress bar (on stderr, when it is a terminal) for files of this many lines or more."""
@@ -112,7 +111,7 @@ def score(
     # pair has been read and scored: a bad line late in the file leaves no partial output
     rows_out = _PerSampleFile(per_sample_path) if per_sample_path is not None else None
     try:
-        with _sigterm_as_interrupt(), _Progress(pairs) as progress:
+        with sigterm_as_interrupt(), _Progress(pairs) as progress:
 
             def on_chunk(chunk, rows) -> None:
                 if rows_out is not None:
@@ -138,25 +137,6 @@ def score(
         title=title,
         json_data=evaluation.to_json(),
     )
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C while scoring, so that the temporary per-sample file is
-    removed and the command ends with one "Interrupted" line."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class _PerSampleFile:

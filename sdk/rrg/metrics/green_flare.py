@@ -950,8 +950,8 @@ class GreenFlareScorer:
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused while a batch is scored.
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a batch is scored (also by the streaming scorer).
 
     Scoring allocates many small objects that live until the batch is done and form no reference
     cycles, so collections during the batch would only re-scan them (about a tenth of the time).
@@ -979,7 +979,7 @@ def score_pairs(predictions: Sequence[str], references: Sequence[str]) -> list[G
         raise ValueError(
             f"{len(predictions)} predictions but {len(references)} references; they must pair up"
         )
-    with _collector_paused():
+    with collector_paused():
         scorer = GreenFlareScorer()
         results = [scorer.score(p, r) for p, r in zip(predictions, references)]
         del scorer  # its analyses go while the collector is paused: it never scans them
@@ -1032,7 +1032,7 @@ def score_corpus(predictions: Sequence[Any], references: Sequence[Any]) -> dict[
         raise ValueError(
             f"{len(predictions)} predictions but {len(references)} references; they must pair up"
         )
-    with _collector_paused():
+    with collector_paused():
         scorer = GreenFlareScorer()
         results = [
             scorer.score(p, r) if isinstance(p, str) and isinstance(r, str) else None

@@ -36,11 +36,9 @@ bleu4_flare's n-gram counts, ce's categories and rouge_l's per-pair values are k
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from rrg.errors import RrgError
@@ -544,25 +542,6 @@ STREAMS: dict[str, Callable[[], _MetricStream]] = {
 # --------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused while one chunk is scored.
-
-    Scoring a chunk allocates many objects, which would set off collections that scan every
-    long-lived cached analysis and n-gram count again and again (a tenth or more of the time).
-    Nothing scored forms reference cycles that must go before the chunk ends; reference counting
-    frees the rest as usual, and the collector runs again after the chunk (unless it was off).
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 class _Pair(Protocol):
     @property
     def prediction(self) -> str: ...
@@ -612,7 +591,9 @@ class StreamingEvaluator:
         preds = [truncate(p, self.truncate_chars) for p in predictions]
         refs = list(references)
         out: list[dict[str, Any]] | None = [{} for _ in preds] if rows else None
-        with _collector_paused():
+        from rrg.metrics.green_flare import collector_paused
+
+        with collector_paused():
             for stream in self._streams.values():
                 stream.add(preds, refs, out)
         self.n += len(preds)
