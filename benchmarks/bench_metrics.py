@@ -3,7 +3,7 @@
 Two corpora, each scored in one process by rrg's metrics and by the baseline:
 
 1. **distinct IU** (the headline): pairs built from the IU X-ray reports
-   (``/work/shared/data/iu_xray_reports.jsonl`` by default), in which no text occurs twice:
+   (``../shared/data/iu_xray_reports.jsonl`` beside the checkout by default), in which no text occurs twice:
 
    * every distinct findings section is a reference, and its prediction is a perturbed copy of
      it: one sentence dropped, the sentences reordered (the first moved to the end), or the first
@@ -50,7 +50,8 @@ from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "fixtures" / "metric_vectors" / "green_flare_vectors.jsonl"
-REPORTS = Path("/work/shared/data/iu_xray_reports.jsonl")
+REPORTS = ROOT.parent / "shared" / "data" / "iu_xray_reports.jsonl"
+"""The 3,955 IU reports of the project's shared data, beside the checkout (pass --reports elsewhere)."""
 CYCLED_PAIRS = 1945
 GOAL = 20.0  # green_flare speed-up over the baseline on the distinct corpus
 TOLERANCE = 1e-12

@@ -1,7 +1,7 @@
 """Peak memory and speed of ``rrg score`` on a large pairs file, against the whole-list path.
 
 Builds a JSON Lines pairs file of realistic, mostly distinct texts from the IU X-ray reports
-(``/work/shared/data/iu_xray_reports.jsonl`` by default): each reference is a report's findings or
+(``../shared/data/iu_xray_reports.jsonl`` beside the checkout by default): each reference is a report's findings or
 impression; its prediction is either the same section of another report or a perturbed copy of
 the reference (sentences dropped, swapped or borrowed from another report, laterality, severity,
 size and negation words changed). Then, each in its own subprocess:
@@ -36,7 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPORTS = Path("/work/shared/data/iu_xray_reports.jsonl")
+REPORTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "iu_xray_reports.jsonl"
+"""The 3,955 IU reports of the project's shared data, beside the checkout (pass --reports elsewhere)."""
 GOAL_MB = 500.0
 TOLERANCE = 1e-12
 
