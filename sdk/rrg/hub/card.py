@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from rrg.errors import RrgError
 from rrg.hub.licenses import LicenseDecision, data_license, decide_license
+from rrg.results.names import COMPONENT_LABELS
 
 if TYPE_CHECKING:  # pragma: no cover
     from huggingface_hub import ModelCard, ModelCardData
@@ -35,15 +36,6 @@ METRIC_LABELS: dict[str, str] = {
     "ce": "Clinical efficacy",
     "rouge_l": "ROUGE-L F1",
     "radgraph_f1": "RadGraph F1",
-}
-COMPONENT_LABELS: dict[str, str] = {
-    "entity_matching": "Entity matching",
-    "location_accuracy": "Location accuracy",
-    "negation_handling": "Negation handling",
-    "temporal_accuracy": "Temporal accuracy",
-    "measurement_accuracy": "Measurement accuracy",
-    "clinical_significance": "Clinical significance",
-    "structure_completeness": "Structure completeness",
 }
 STAGE_TITLES = {
     "sft": "supervised fine-tuning (SFT)",

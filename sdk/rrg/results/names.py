@@ -33,6 +33,18 @@ STAGE_NAMES: dict[str, str] = {"zero_shot": "zero-shot", "sft": "SFT", "grpo": "
 """How the stages are named in the study's tables and figures."""
 
 
+COMPONENT_LABELS: dict[str, str] = {
+    "entity_matching": "Entity matching",
+    "location_accuracy": "Location accuracy",
+    "negation_handling": "Negation handling",
+    "temporal_accuracy": "Temporal accuracy",
+    "measurement_accuracy": "Measurement accuracy",
+    "clinical_significance": "Clinical significance",
+    "structure_completeness": "Structure completeness",
+}
+"""The seven green_flare components as the study's Table 2 names them, in its order."""
+
+
 def family_name(family: str) -> str:
     """``qwen3_vl`` → ``Qwen3-VL``; an unknown family is shown as recorded."""
     return FAMILY_NAMES.get(family, family)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rrg.errors import RrgError
-from rrg.results.names import STUDY_ORDER, model_name, stage_name
+from rrg.results.names import COMPONENT_LABELS, STUDY_ORDER, model_name, stage_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from rrg_registry import Registry
@@ -65,16 +65,6 @@ METRICS: tuple[tuple[str, str], ...] = (
 )
 """Table 1's metrics, as (registry name, column heading)."""
 
-COMPONENT_LABELS: dict[str, str] = {
-    "entity_matching": "Entity matching",
-    "location_accuracy": "Location accuracy",
-    "negation_handling": "Negation handling",
-    "temporal_accuracy": "Temporal accuracy",
-    "measurement_accuracy": "Measurement accuracy",
-    "clinical_significance": "Clinical significance",
-    "structure_completeness": "Structure completeness",
-}
-"""Table 2's rows, in the study's order."""
 
 GALLERY_GROUPS: tuple[tuple[str, str, str], ...] = (
     ("worst", "Hardest samples", "the lowest green_flare averaged over the runs"),
