@@ -28,6 +28,7 @@ _LAZY: dict[str, str] = {
             "RecipeVersion", "Dataset", "Run", "RunSummary", "RunDetail", "RunLink", "Checkpoint",
             "Metric", "GreenFlareComponents", "Prediction", "Publication", "ExternalModel",
             "Comparison", "PairedTest", "GREEN_FLARE_COMPONENTS",
+            "DatasetSplit", "DatasetVersion", "ModelVersion", "ModelAlias", "AliasEvent", "RegisteredModel",
         )
     },
     **{
@@ -36,7 +37,7 @@ _LAZY: dict[str, str] = {
             "UserError", "RegistryError", "RecipeVersionConflict", "RunNotFound", "AmbiguousRunId",
             "InvalidTransition", "StaleSchema", "UnknownRevision", "NotARegistry", "SchemaLocked",
             "RegistryLocked", "RegistryReadOnly",
-            "InvalidQuery", "UnsupportedUrl", "NotFound", "DuplicateRecord",
+            "InvalidQuery", "UnsupportedUrl", "NotFound", "DuplicateRecord", "InvalidName",
         )
     },
 }

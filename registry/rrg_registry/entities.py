@@ -63,6 +63,127 @@ class Dataset(Entity):
     created_at: datetime
 
 
+class DatasetSplit(Entity):
+    """One FLARE split of a registered dataset version (``<root>/<split>/<category>/<flare_dataset>``)."""
+
+    flare_dataset: str = Field(description="FLARE data set folder, e.g. IU_XRay.")
+    category: str = Field(description="FLARE modality folder, e.g. Xray.")
+    split: str = Field(description="Split folder, e.g. validation-public.")
+    count: int = Field(description="Samples in the split (after any skipped for image problems).")
+    task_types: tuple[str, ...] = Field(default=(), description="Task types of its questions, as written.")
+    fingerprint: str = Field(description="The split's content fingerprint, as a run reading all of it records it.")
+
+    def content_key(self) -> tuple[str, str, str, int, str]:
+        """What a dataset version's content is made of: (flare_dataset, category, split, count, fingerprint)."""
+        return (self.flare_dataset, self.category, self.split, self.count, self.fingerprint)
+
+
+class DatasetVersion(Entity):
+    """A named, versioned dataset: where it lives and the fingerprinted splits it stands for."""
+
+    id: int
+    name: str
+    version: int
+    root: str = Field(description="Folder or fsspec URL of the FLARE organized_dataset.")
+    description: str | None = None
+    license: str | None = None
+    credentialed: bool = False
+    content_hash: str = Field(description="sha256 over the splits' (flare_dataset, category, split, count, fingerprint).")
+    splits: tuple[DatasetSplit, ...] = ()
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        """``name@version``."""
+        return f"{self.name}@{self.version}"
+
+    @property
+    def flare_datasets(self) -> tuple[str, ...]:
+        """The FLARE data set folders it holds, by name."""
+        return tuple(sorted({s.flare_dataset for s in self.splits}))
+
+    def split(self, flare_dataset: str, split: str, category: str | None = None) -> DatasetSplit | None:
+        """The registered split ``flare_dataset``/``split`` (of ``category``, if given), or None."""
+        for entry in self.splits:
+            if entry.flare_dataset == flare_dataset and entry.split == split and category in (None, entry.category):
+                return entry
+        return None
+
+    def to_row(self) -> dict[str, Any]:
+        """The JSON object ``rrg datasets list --json`` prints for this version."""
+        return {
+            "ref": self.ref,
+            "name": self.name,
+            "version": self.version,
+            "root": self.root,
+            "flare_datasets": list(self.flare_datasets),
+            "splits": [s.model_dump(mode="json") for s in self.splits],
+            "samples": sum(s.count for s in self.splits),
+            "license": self.license,
+            "credentialed": self.credentialed,
+            "description": self.description,
+            "content_hash": self.content_hash,
+            "created": self.created_at,
+        }
+
+
+class ModelVersion(Entity):
+    """One version of a registered model: an adapter, its base model, its source and its results."""
+
+    id: int
+    name: str
+    version: int
+    base_model: str
+    base_revision: str | None = None
+    source: str = Field(description='"run:<id>" or "hub:<repo>@<rev>".')
+    run_id: str | None = None
+    external_model_id: int | None = None
+    adapter_path: str
+    files: dict[str, str] = Field(default_factory=dict, description="Relative path -> sha256 of the adapter's files.")
+    recipe_yaml: str | None = None
+    dataset_version_id: int | None = None
+    results: dict[str, float] = Field(default_factory=dict, description="Evaluation metrics at registration.")
+    description: str | None = None
+    created_at: datetime
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """``name@version``."""
+        return f"{self.name}@{self.version}"
+
+
+class ModelAlias(Entity):
+    """An alias naming one version of a registered model."""
+
+    name: str
+    alias: str
+    version: int
+    set_by: str
+    set_at: datetime
+
+
+class AliasEvent(Entity):
+    """One change of a model alias: set (old None), moved, or deleted (new None)."""
+
+    name: str
+    alias: str
+    old_version: int | None = None
+    new_version: int | None = None
+    set_by: str
+    set_at: datetime
+
+
+class RegisteredModel(Entity):
+    """A registered model name with its newest version number and its aliases."""
+
+    name: str
+    description: str | None = None
+    created_at: datetime
+    latest_version: int
+    aliases: dict[str, int] = Field(default_factory=dict, description="Alias -> version.")
+
+
 class NewRun(Entity):
     """What a caller says about a run it is about to start; the store adds id, status and times."""
 
@@ -80,6 +201,7 @@ class NewRun(Entity):
     tags: tuple[str, ...] = ()
     dataset_ids: tuple[int, ...] = ()
     external_model_id: int | None = None
+    dataset_version_id: int | None = None
 
 
 class Run(Entity):
@@ -101,6 +223,7 @@ class Run(Entity):
     plan: dict[str, Any] | None = None
     parent_run_id: str | None = None
     external_model_id: int | None = None
+    dataset_version_id: int | None = Field(default=None, description="The registered dataset version the run read.")
     tags: tuple[str, ...] = ()
     created_at: datetime
     started_at: datetime | None = None
@@ -269,6 +392,12 @@ class RunDetail(Entity):
     components: tuple[GreenFlareComponents, ...] = ()
     publications: tuple[Publication, ...] = ()
     prediction_counts: dict[str, int] = Field(default_factory=dict, description="Number of predictions per split.")
+    dataset_version: DatasetVersion | None = Field(default=None, description="The registered dataset version the run read.")
+
+    @property
+    def dataset_version_id(self) -> int | None:
+        """Id of the registered dataset version the run read (None: not linked)."""
+        return self.run.dataset_version_id
 
 
 class PairedTest(Entity):

@@ -92,3 +92,7 @@ class NotFound(RegistryError):
 
 class DuplicateRecord(RegistryError):
     """A record that may exist once (a checkpoint step of a run) is recorded a second time."""
+
+
+class InvalidName(RegistryError):
+    """A dataset, model or alias name that the registry cannot use (characters, length, reserved words)."""

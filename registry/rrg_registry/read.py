@@ -449,13 +449,13 @@ class RegistryReader:
         found = self._rows(
             "SELECT id, recipe_version_id, stage, model_family, model_id, model_revision, adapter, status, host, seed, "
             "package_versions, plan, parent_run_id, external_model_id, created_at, started_at, ended_at, "
-            "heartbeat_at, error FROM runs WHERE id = :id",
+            "heartbeat_at, error, dataset_version_id FROM runs WHERE id = :id",
             {"id": run_id},
         )
         if not found:
             raise RunNotFound(f"no run {run_id!r} in the registry", hint="list runs with `rrg runs list`")
         (_, recipe_id, stage, family, model_id, revision, adapter, status, host, seed, packages, plan, parent_id,
-         external_id, created, started, ended, heartbeat, error) = found[0]
+         external_id, created, started, ended, heartbeat, error, dataset_version_id) = found[0]
         recipe_row = self._rows(
             "SELECT id, name, version, hash, yaml_text, created_at FROM recipe_versions WHERE id = :id", {"id": recipe_id}
         )[0]
@@ -467,7 +467,8 @@ class RegistryReader:
             "recipe_version": recipe["version"], "stage": stage, "model_family": family, "model_id": model_id,
             "model_revision": revision, "adapter": adapter, "status": RunStatus(status).value, "host": host,
             "seed": seed, "package_versions": dict(_json_value(packages) or {}), "plan": _json_value(plan),
-            "parent_run_id": parent_id, "external_model_id": external_id, "tags": tags, "created_at": utc(created),
+            "parent_run_id": parent_id, "external_model_id": external_id, "dataset_version_id": dataset_version_id,
+            "tags": tags, "created_at": utc(created),
             "started_at": utc(started), "ended_at": utc(ended), "heartbeat_at": utc(heartbeat), "error": error,
         }
         parent = self._links("runs.id = :id", parent_id)[0] if parent_id else None
@@ -530,7 +531,35 @@ class RegistryReader:
             "components": components,
             "publications": publications,
             "prediction_counts": counts,
+            "dataset_version": self.dataset_version(dataset_version_id) if dataset_version_id is not None else None,
         }
+
+    def dataset_version(self, dataset_version_id: int) -> dict[str, Any]:
+        """The registered dataset version with this id, with the keys of :class:`DatasetVersion`."""
+        return self._dataset_versions("dataset_versions.id = :id", {"id": dataset_version_id})[0]
+
+    def _dataset_versions(self, condition: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        fields = ("id", "name", "version", "root", "description", "license", "credentialed", "content_hash", "created_at")
+        versions = [
+            dict(zip(fields, row), credentialed=bool(row[6]), created_at=utc(row[8]), splits=[])
+            for row in self._rows(
+                f"SELECT {', '.join(fields)} FROM dataset_versions WHERE {condition} ORDER BY name, version", params
+            )
+        ]
+        if versions:
+            by_id = {v["id"]: v for v in versions}
+            listed, ids = _placeholders("dv", list(by_id))
+            for row in self._rows(
+                "SELECT dataset_version_id, flare_dataset, category, split, count, task_types, fingerprint "
+                f"FROM dataset_version_splits WHERE dataset_version_id IN ({listed}) "
+                "ORDER BY flare_dataset, category, split",
+                ids,
+            ):
+                by_id[row[0]]["splits"].append({
+                    "flare_dataset": row[1], "category": row[2], "split": row[3], "count": row[4],
+                    "task_types": list(_json_value(row[5]) or []), "fingerprint": row[6],
+                })
+        return versions
 
     def _links(self, condition: str, value: str) -> list[dict[str, Any]]:
         """Runs in a lineage (``condition`` on ``:id``) as {id, recipe, stage, status}, oldest first."""

@@ -306,6 +306,111 @@ class Registry:
         """Record a dataset split by fingerprint; recording it again returns the same row."""
         return self._store.record_dataset(name, split, fingerprint, int(size))
 
+    # -- registered datasets ---------------------------------------------------------------
+
+    def register_dataset_version(
+        self,
+        name: str,
+        root: str,
+        splits: Sequence[entities.DatasetSplit],
+        *,
+        description: str | None = None,
+        license: str | None = None,
+        credentialed: bool = False,
+    ) -> tuple[entities.DatasetVersion, bool]:
+        """Register the content ``splits`` under ``name``; returns (the version, whether it is new).
+
+        The content is the set of splits (flare_dataset, category, split, count, fingerprint); the
+        same content as a recorded version of ``name`` returns that version (a no-op, root,
+        description and licence unchanged), other content becomes the next version (1, 2, …).
+        Concurrent registrations of one name from several processes never share a version number
+        and never give the same content two versions. A name is letters, digits, ``.``, ``_``, ``-``
+        (:class:`~rrg_registry.errors.InvalidName` otherwise).
+        """
+        return self._store.register_dataset_version(
+            name, str(root), list(splits), description=description, license=license, credentialed=credentialed
+        )
+
+    def get_dataset_version(self, name: str, version: int | None = None) -> entities.DatasetVersion:
+        """The registered dataset ``name@version`` (None: its latest version); an unknown name or
+        version raises :class:`~rrg_registry.errors.NotFound` listing what is registered."""
+        return self._store.get_dataset_version(name, None if version is None else int(version))
+
+    def list_dataset_versions(self, name: str | None = None) -> list[entities.DatasetVersion]:
+        """Every registered dataset version (of ``name``), by name and version."""
+        return self._store.list_dataset_versions(name)
+
+    def runs_of_dataset_version(self, dataset_version_id: int) -> list[entities.RunSummary]:
+        """The runs linked to the dataset version, newest first."""
+        return self._store.runs_of_dataset_version(int(dataset_version_id))
+
+    def best_by_model_on_dataset_version(
+        self, dataset_version_id: int, metric: str = "green_flare"
+    ) -> list[tuple[str, str, float, str]]:
+        """For each model (id) and stage with a succeeded run linked to the dataset version, the
+        highest ``metric`` and the run that scored it: (model, stage, value, run_id), by model and stage."""
+        return self._store.best_by_model_on_dataset_version(int(dataset_version_id), metric)
+
+    # -- registered models -----------------------------------------------------------------
+
+    def register_model_version(
+        self,
+        name: str,
+        *,
+        base_model: str,
+        base_revision: str | None,
+        source: str,
+        adapter_path: str,
+        files: Mapping[str, str],
+        run_id: str | None = None,
+        external_model_id: int | None = None,
+        recipe_yaml: str | None = None,
+        dataset_version_id: int | None = None,
+        results: Mapping[str, float] | None = None,
+        description: str | None = None,
+    ) -> entities.ModelVersion:
+        """Record the next version of the registered model ``name`` (created on first use).
+
+        ``source`` is ``run:<id>`` or ``hub:<repo>@<rev>``; ``files`` maps the adapter's relative
+        file paths to their sha256; ``results`` holds its evaluation metrics (finite numbers).
+        ``run_id``, ``external_model_id`` and ``dataset_version_id`` must exist
+        (:class:`~rrg_registry.errors.NotFound`). Concurrent registrations of one name get
+        distinct, consecutive versions.
+        """
+        return self._store.register_model_version(
+            name, base_model=base_model, base_revision=base_revision, source=source, adapter_path=str(adapter_path),
+            files=dict(files), run_id=run_id, external_model_id=external_model_id, recipe_yaml=recipe_yaml,
+            dataset_version_id=dataset_version_id, results=results, description=description,
+        )
+
+    def get_model_version(self, name: str, version_or_alias: int | str | None = None) -> entities.ModelVersion:
+        """A version of the registered model ``name``: an int (or digits) is a version number, any
+        other string an alias (``latest``: the newest version), None the newest version. Not found:
+        :class:`~rrg_registry.errors.NotFound` listing its versions and aliases."""
+        return self._store.get_model_version(name, version_or_alias)
+
+    def list_registered_models(self) -> list[entities.RegisteredModel]:
+        """Every registered model, by name, with its newest version and its aliases."""
+        return self._store.list_registered_models()
+
+    def list_model_versions(self, name: str) -> list[entities.ModelVersion]:
+        """Every version of the registered model ``name``, oldest first, each with its aliases."""
+        return self._store.list_model_versions(name)
+
+    def set_model_alias(self, name: str, alias: str, version: int, set_by: str) -> entities.ModelAlias:
+        """Point ``alias`` of model ``name`` at ``version`` (creating or moving it) and record the
+        change in :meth:`alias_history`; setting it to the version it already names changes nothing.
+        An alias of only digits, or ``latest``, is refused (:class:`~rrg_registry.errors.InvalidName`)."""
+        return self._store.set_model_alias(name, alias, int(version), set_by)
+
+    def delete_model_alias(self, name: str, alias: str, set_by: str) -> entities.AliasEvent:
+        """Remove ``alias`` of model ``name``, recording who did; returns the recorded event."""
+        return self._store.delete_model_alias(name, alias, set_by)
+
+    def alias_history(self, name: str) -> list[entities.AliasEvent]:
+        """Every change of model ``name``'s aliases, oldest first."""
+        return self._store.alias_history(name)
+
     # -- run lifecycle ---------------------------------------------------------------------
 
     def create_run(
@@ -324,8 +429,11 @@ class Registry:
         tags: Iterable[str] = (),
         datasets: Iterable[int | entities.Dataset] = (),
         external_model_id: int | None = None,
+        dataset_version_id: int | None = None,
     ) -> entities.Run:
-        """Create a ``pending`` run of a recorded recipe version and return it (with its new id)."""
+        """Create a ``pending`` run of a recorded recipe version and return it (with its new id).
+
+        ``dataset_version_id`` links the run to the registered dataset version it reads."""
         return self._store.create_run(
             entities.NewRun(
                 recipe_version_id=recipe_version_id,
@@ -342,6 +450,7 @@ class Registry:
                 tags=tuple(sorted(set(tags))),
                 dataset_ids=tuple(sorted({d.id if isinstance(d, entities.Dataset) else int(d) for d in datasets})),
                 external_model_id=external_model_id,
+                dataset_version_id=dataset_version_id,
             )
         )
 

@@ -62,17 +62,18 @@ def model_id_name(family: str, model_id: str) -> str:
 STUDY_RECIPES: Mapping[tuple[str, str], tuple[str, ...]] = {
     ("zero_shot", "deepseek_ocr"): ("deepseek-ocr-zero-shot",),
     ("sft", "deepseek_ocr"): ("deepseek-ocr-sft",),
-    ("zero_shot", "qwen2_5_vl"): ("qwen2.5-vl-7b-zero-shot", "demo-zero-shot", "demo-base"),
+    ("zero_shot", "qwen2_5_vl"): ("qwen2.5-vl-7b-zero-shot", "demo-zero-shot", "demo-zero-shot-registered", "demo-base"),
     ("sft", "qwen2_5_vl"): ("qwen2.5-vl-7b-sft", "demo-sft", "demo-multi-dataset"),
     ("grpo", "qwen2_5_vl"): ("demo-grpo",),
     ("zero_shot", "qwen3_vl"): ("qwen3-vl-4b-zero-shot",),
-    ("sft", "qwen3_vl"): ("qwen3-vl-4b-sft",),
+    ("sft", "qwen3_vl"): ("qwen3-vl-4b-sft", "qwen3-vl-4b-sft-registered"),
     ("grpo", "qwen3_vl"): ("qwen3-vl-4b-grpo",),
     ("zero_shot", "medgemma"): ("medgemma-4b-zero-shot",),
     ("sft", "medgemma"): ("medgemma-4b-sft",),
 }
 """For each (stage, model family) row, the recipes named for it, in order of preference: the
-shipped paper recipe of that cell, then the CPU demo's (tests check these against ``recipes/``)."""
+shipped paper recipe of that cell (then its variant reading a registered dataset), then the CPU
+demo's (tests check these against ``recipes/``)."""
 
 # Why a candidate was passed over (``PassedOver.reason``), and how a note says it.
 FROM_ADAPTER = "adapter"

@@ -160,7 +160,7 @@ def test_runs_show(filled):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert list(data) == ["run", "recipe", "parent", "children", "datasets", "checkpoints", "metrics",
-                          "metric_history", "components", "publications", "prediction_counts"]
+                          "metric_history", "components", "publications", "prediction_counts", "dataset_version"]
     assert data["run"]["id"] == runs["sft"].id and data["recipe"]["name"] == "sft"
     assert [c["id"] for c in data["children"]] == [runs["failed"].id]
     assert data["metrics"] == {"bleu4_flare": 0.05, "ce": 0.843, "green_flare": 0.769}

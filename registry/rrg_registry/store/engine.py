@@ -4,7 +4,9 @@ SQLite connections turn on foreign keys and a busy timeout (so concurrent writer
 failing); WAL journaling, which is stored in the file, is switched on by :func:`use_wal_journal`
 once the file is known to be an rrg registry (never on another application's database).
 PostgreSQL connections are pre-pinged. :func:`transaction` is the only way the store talks to the
-database: it commits on success, rolls back on any error, and always closes the session.
+database: it commits on success, rolls back on any error, and always closes the session; a writing
+transaction on SQLite starts with ``BEGIN IMMEDIATE`` (see :mod:`rrg_registry.store.retry`, which
+also reruns a write that lost a race with another process).
 :func:`lock_schema` serialises schema creation and migration between processes.
 
 A SQLite file this process cannot write (the file, its folder or its file system is read-only) is
@@ -34,10 +36,12 @@ SCHEMA_LOCK_KEY = -5405504560717816778
 sha256(b"rrg_alembic_version"). Advisory locks belong to a database, so the schemas of one database
 share the key, which only serialises their migrations."""
 
-_SQLITE_BUSY = 5  # SQLITE_BUSY; extended codes keep it in their low byte
+SQLITE_BUSY = 5
+"""SQLite's "database is locked" result code; its extended codes keep it in their low byte."""
 _SQLITE_READONLY = 8  # SQLITE_READONLY (and its extended codes)
 _POSTGRES_LOCK_NOT_AVAILABLE = "55P03"
 _POSTGRES_READ_ONLY_TRANSACTION = "25006"
+_POSTGRES_CONFLICTS = {"40001": "serialization failures", "40P01": "deadlocks", "23505": "a key taken by a concurrent write"}
 
 READ_ONLY_HINT = (
     "browsing (runs list, runs show, compare) still works; to record, give --registry / "
@@ -116,9 +120,17 @@ def create_sqlite_engine(url: sa.URL) -> sa.Engine:
     return engine
 
 
+POSTGRES_ISOLATION = "READ COMMITTED"
+"""The isolation level of every registry transaction on PostgreSQL, whatever the server's or the
+URL's default: the store's writes are made safe by row locks, compare-and-set updates and unique
+constraints, which READ COMMITTED is enough for. Under a SERIALIZABLE default, 8 processes writing
+at once kept failing on serialization failures even with 10 attempts of each write, and readers
+failed too, for no gain."""
+
+
 def create_postgresql_engine(url: sa.URL) -> sa.Engine:
-    """An engine for a PostgreSQL server."""
-    return sa.create_engine(url, pool_pre_ping=True)
+    """An engine for a PostgreSQL server (transactions at :data:`POSTGRES_ISOLATION`)."""
+    return sa.create_engine(url, pool_pre_ping=True, isolation_level=POSTGRES_ISOLATION)
 
 
 def use_wal_journal(engine: sa.Engine) -> None:
@@ -176,7 +188,7 @@ def _is_lock_timeout(error: sa.exc.OperationalError) -> bool:
     orig = error.orig
     sqlite_code = getattr(orig, "sqlite_errorcode", None)
     if sqlite_code is not None:
-        return sqlite_code & 0xFF == _SQLITE_BUSY
+        return sqlite_code & 0xFF == SQLITE_BUSY
     return getattr(orig, "sqlstate", None) == _POSTGRES_LOCK_NOT_AVAILABLE
 
 
@@ -185,21 +197,33 @@ def read_only_error(url: str, reason: str, verb: str = "write") -> RegistryReadO
     return RegistryReadOnly(f"cannot {verb} the registry at {url}: {reason}", hint=READ_ONLY_HINT)
 
 
-def explain_write_error(error: sa.exc.DBAPIError, engine: sa.Engine) -> RegistryError | None:
+def explain_write_error(error: sa.exc.DBAPIError, engine: sa.Engine, attempts: int | None = None) -> RegistryError | None:
     """:class:`RegistryLocked` for a write that waited out the lock another process holds
     (SQLite's busy timeout, PostgreSQL's ``lock_timeout``), :class:`RegistryReadOnly` for one the
     database refused as read-only (SQLite ``SQLITE_READONLY``, PostgreSQL read-only transaction);
-    None for any other error, which the caller re-raises."""
+    None for any other error, which the caller re-raises.
+
+    ``attempts``: how often :func:`rrg_registry.store.retry.retried` tried the write before giving
+    up; then PostgreSQL's serialization failures, deadlocks and unique keys taken by a concurrent
+    write (which are otherwise not explained, so that the retry sees them) are
+    :class:`RegistryLocked` as well."""
     orig = error.orig
     sqlite_code = getattr(orig, "sqlite_errorcode", None)
     sqlstate = getattr(orig, "sqlstate", None)
     url = engine.url.render_as_string(hide_password=True)
-    if sqlite_code is not None and sqlite_code & 0xFF == _SQLITE_BUSY or sqlstate == _POSTGRES_LOCK_NOT_AVAILABLE:
-        held = (
-            f"has held its write lock for over {SQLITE_BUSY_TIMEOUT_MS / 1000:g} s"
-            if sqlite_code is not None
-            else "holds a lock this write needs (lock_timeout ran out)"
+    if attempts is not None and sqlstate in _POSTGRES_CONFLICTS:
+        return RegistryLocked(
+            f"the registry at {url} is locked: this write lost {attempts} times in a row to other processes' "
+            f"writes ({_POSTGRES_CONFLICTS[sqlstate]})",
+            hint="try again when the other writers have finished",
         )
+    if sqlite_code is not None and sqlite_code & 0xFF == SQLITE_BUSY or sqlstate == _POSTGRES_LOCK_NOT_AVAILABLE:
+        if sqlite_code is None:
+            held = "holds a lock this write needs (lock_timeout ran out)"
+        elif attempts is not None and attempts > 1:
+            held = f"kept its write lock through {attempts} attempts of this write"
+        else:
+            held = f"has held its write lock for over {SQLITE_BUSY_TIMEOUT_MS / 1000:g} s"
         return RegistryLocked(
             f"the registry at {url} is locked: another process {held}",
             hint="try again when it has finished writing; an open transaction in another program, "
@@ -217,10 +241,24 @@ def session_factory(engine: sa.Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any exception (re-raised), always close."""
+def transaction(factory: sessionmaker[Session], write: bool = False) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any exception (re-raised), always close.
+
+    ``write`` (a transaction that will write): on SQLite it begins with ``BEGIN IMMEDIATE``, which
+    takes the write lock before the first read, waiting for another writer up to the busy timeout,
+    so its reads and writes see one state of the database. (Left to itself the driver begins the
+    transaction at the first data-changing statement: the reads before it run outside, and another
+    process may write between them and the write, e.g. take the run id just checked free; a
+    transaction begun deferred that reads and then writes would instead fail with ``SQLITE_BUSY``
+    at once, without waiting, when another process wrote in between.) PostgreSQL needs nothing
+    here: its row locks are taken as the transaction goes, at READ COMMITTED.
+    """
     session = factory()
     try:
+        if write and session.get_bind().dialect.name == "sqlite":
+            # The driver (pysqlite) opens a transaction only before a data-changing statement and
+            # leaves one begun here alone, committing or rolling it back when the session does.
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
         yield session
         session.commit()
     except BaseException:

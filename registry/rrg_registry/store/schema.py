@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from alembic.config import Config
 
 VERSION_TABLE = "rrg_alembic_version"
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 """The newest migration; a database at any other revision is refused until upgraded."""
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"

@@ -8,12 +8,17 @@ transaction, so a failure leaves none of them behind.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import random
+import re
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +28,7 @@ from rrg_registry import entities
 from rrg_registry.errors import (
     AmbiguousRunId,
     DuplicateRecord,
+    InvalidName,
     InvalidQuery,
     InvalidTransition,
     NotFound,
@@ -32,16 +38,23 @@ from rrg_registry.errors import (
 from rrg_registry.filters import RUN_FIELDS, MetricFilter, SortKey
 from rrg_registry.status import REAPED_PREFIX, RESUMABLE_STATUSES, RunStatus, check_transition, parse_status
 from rrg_registry.store.engine import explain_write_error, session_factory, transaction
+from rrg_registry.store.retry import in_write_unit, retried, transient_reason
 from rrg_registry.store.tables import (
     CheckpointRow,
     DatasetRow,
+    DatasetVersionRow,
+    DatasetVersionSplitRow,
     ExternalModelRow,
     GreenFlareComponentsRow,
     LatestMetricRow,
     MetricRow,
+    ModelAliasEventRow,
+    ModelAliasRow,
+    ModelVersionRow,
     PredictionRow,
     PublicationRow,
     RecipeVersionRow,
+    RegisteredModelRow,
     RunDatasetRow,
     RunRow,
     RunTagRow,
@@ -112,6 +125,50 @@ def _stale(older_than: timedelta) -> Any:
     )
 
 
+T = TypeVar("T")
+
+REGISTER_ATTEMPTS = 30
+"""How often a registration that lost a race (a unique constraint another process's concurrent
+registration of the same name took first) is tried again, each time reading what won."""
+
+REGISTRY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+"""Names of registered datasets and models: letters, digits, ``.``, ``_`` and ``-`` (no ``@`` or
+``/``, which separate a name from its version and a FLARE data set in references)."""
+
+ALIAS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_name(kind: str, name: str) -> str:
+    """``name`` if it can name a registered ``kind`` (dataset, model), else :class:`InvalidName`."""
+    if not isinstance(name, str) or not REGISTRY_NAME.fullmatch(name):
+        raise InvalidName(
+            f"{name!r} is not a valid {kind} name",
+            hint="use up to 100 letters, digits, '.', '_' or '-', starting with a letter or digit (no '@' or '/')",
+        )
+    return name
+
+
+def dataset_content_hash(splits: Sequence[entities.DatasetSplit]) -> str:
+    """sha256 (hex) over the splits' (flare_dataset, category, split, count, fingerprint), sorted:
+    the identity of a dataset version's content (root, description and licence are not part of it)."""
+    keys = sorted(s.content_key() for s in splits)
+    return hashlib.sha256(json.dumps(keys, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def _retry_race(attempt: Callable[[], T]) -> T:
+    """``attempt()`` again (after a short random pause) while it fails on a unique constraint, that
+    is, while a concurrent registration won the race for a version number or a name; each new
+    attempt reads what the winner wrote. Gives up after :data:`REGISTER_ATTEMPTS` tries."""
+    for tries in range(1, REGISTER_ATTEMPTS + 1):
+        try:
+            return attempt()
+        except IntegrityError:
+            if tries == REGISTER_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0.005, 0.05) * min(tries, 5))
+    raise AssertionError("unreachable")
+
+
 class SqlStore:
     """Registry storage on a SQLAlchemy engine (SQLite or PostgreSQL)."""
 
@@ -123,11 +180,18 @@ class SqlStore:
     def transaction(self) -> Iterator[Session]:
         """A managed session (commit on success, rollback on error, always closed). A write that
         waited out another process's lock, or that the database refused as read-only, becomes
-        :class:`~rrg_registry.errors.RegistryLocked` / :class:`~rrg_registry.errors.RegistryReadOnly`."""
+        :class:`~rrg_registry.errors.RegistryLocked` / :class:`~rrg_registry.errors.RegistryReadOnly`.
+
+        Inside a method decorated with :func:`~rrg_registry.store.retry.retried` (every method that
+        writes) the transaction is a writing one (``BEGIN IMMEDIATE`` on SQLite) and an error worth
+        a retry is left as it is, for the decorator to rerun the method."""
+        writing = in_write_unit()
         try:
-            with transaction(self._sessions) as session:
+            with transaction(self._sessions, write=writing) as session:
                 yield session
         except sa.exc.DBAPIError as error:
+            if writing and transient_reason(error) is not None:
+                raise
             explained = explain_write_error(error, self.engine)
             if explained is None:
                 raise
@@ -139,6 +203,7 @@ class SqlStore:
 
     # -- recipes and datasets -------------------------------------------------------------
 
+    @retried
     def record_recipe(self, name: str, version: int, hash: str, yaml_text: str) -> entities.RecipeVersion:
         existing = self.get_recipe_version(name, version)
         if existing is None:
@@ -175,6 +240,7 @@ class SqlStore:
                 query = query.where(RecipeVersionRow.name == name)
             return [row.to_entity() for row in session.scalars(query)]
 
+    @retried
     def record_dataset(self, name: str, split: str, fingerprint: str, size: int) -> entities.Dataset:
         def lookup(session: Session) -> DatasetRow | None:
             return session.scalars(
@@ -200,6 +266,363 @@ class SqlStore:
                     raise
                 return row.to_entity()
 
+    # -- registered datasets -----------------------------------------------------------
+
+    def _dataset_versions(self, session: Session, where: list[Any]) -> list[entities.DatasetVersion]:
+        rows = session.scalars(
+            sa.select(DatasetVersionRow).where(*where).order_by(DatasetVersionRow.name, DatasetVersionRow.version)
+        ).all()
+        if not rows:
+            return []
+        splits: dict[int, list[DatasetVersionSplitRow]] = {}
+        for split in session.scalars(
+            sa.select(DatasetVersionSplitRow).where(DatasetVersionSplitRow.dataset_version_id.in_([r.id for r in rows]))
+        ):
+            splits.setdefault(split.dataset_version_id, []).append(split)
+        return [row.to_entity(splits.get(row.id, [])) for row in rows]
+
+    @retried
+    def register_dataset_version(
+        self,
+        name: str,
+        root: str,
+        splits: Sequence[entities.DatasetSplit],
+        description: str | None = None,
+        license: str | None = None,
+        credentialed: bool = False,
+    ) -> tuple[entities.DatasetVersion, bool]:
+        check_name("dataset", name)
+        if not splits:
+            raise InvalidQuery(f"dataset {name}: no split to register", hint="register at least one FLARE split")
+        seen: set[tuple[str, str, str]] = set()
+        for split in splits:
+            key = (split.flare_dataset, split.category, split.split)
+            if key in seen:
+                raise InvalidQuery(
+                    f"dataset {name}: split {'/'.join(key)} is given twice", hint="give each FLARE split once"
+                )
+            seen.add(key)
+        content_hash = dataset_content_hash(splits)
+
+        def attempt() -> tuple[entities.DatasetVersion, bool]:
+            with self.transaction() as session:
+                same = self._dataset_versions(
+                    session, [DatasetVersionRow.name == name, DatasetVersionRow.content_hash == content_hash]
+                )
+                if same:
+                    return same[0], False
+                latest = session.scalar(sa.select(sa.func.max(DatasetVersionRow.version)).where(DatasetVersionRow.name == name))
+                row = DatasetVersionRow(
+                    name=name, version=(latest or 0) + 1, root=str(root), description=description, license=license,
+                    credentialed=bool(credentialed), content_hash=content_hash, created_at=now(),
+                )
+                session.add(row)
+                session.flush()
+                children = [
+                    DatasetVersionSplitRow(
+                        dataset_version_id=row.id, flare_dataset=s.flare_dataset, category=s.category, split=s.split,
+                        count=int(s.count), task_types=list(s.task_types), fingerprint=s.fingerprint,
+                    )
+                    for s in splits
+                ]
+                session.add_all(children)
+                session.flush()
+                return row.to_entity(children), True
+
+        return _retry_race(attempt)
+
+    def get_dataset_version(self, name: str, version: int | None = None) -> entities.DatasetVersion:
+        with self.transaction() as session:
+            where = [DatasetVersionRow.name == name]
+            if version is None:
+                latest = sa.select(sa.func.max(DatasetVersionRow.version)).where(DatasetVersionRow.name == name)
+                where.append(DatasetVersionRow.version == latest.scalar_subquery())
+            else:
+                where.append(DatasetVersionRow.version == int(version))
+            found = self._dataset_versions(session, where)
+            if found:
+                return found[0]
+            versions = session.scalars(
+                sa.select(DatasetVersionRow.version).where(DatasetVersionRow.name == name).order_by(DatasetVersionRow.version)
+            ).all()
+            if versions:
+                raise NotFound(
+                    f"dataset {name} has no version {version}",
+                    hint=f"registered versions: {', '.join(f'{name}@{v}' for v in versions)}",
+                )
+            names = session.scalars(sa.select(DatasetVersionRow.name).distinct().order_by(DatasetVersionRow.name)).all()
+            how = "register it with `rrg datasets register NAME ROOT`"
+            if names:
+                how = f"registered datasets: {', '.join(names[:10])}{', …' if len(names) > 10 else ''}; or {how}"
+            raise NotFound(f"no dataset named {name} is registered", hint=how)
+
+    def list_dataset_versions(self, name: str | None = None) -> list[entities.DatasetVersion]:
+        with self.transaction() as session:
+            return self._dataset_versions(session, [] if name is None else [DatasetVersionRow.name == name])
+
+    def runs_of_dataset_version(self, dataset_version_id: int) -> list[entities.RunSummary]:
+        with self.transaction() as session:
+            ids = session.scalars(
+                sa.select(RunRow.id)
+                .where(RunRow.dataset_version_id == dataset_version_id)
+                .order_by(RunRow.created_at.desc(), RunRow.id)
+            ).all()
+            return self._summaries(session, ids)
+
+    def best_by_model_on_dataset_version(
+        self, dataset_version_id: int, metric: str = "green_flare"
+    ) -> list[tuple[str, str, float, str]]:
+        """(model id, stage, best value, run id) of the succeeded runs linked to the version, one per
+        model and stage, by model then stage; ties go to the run created first."""
+        query = (
+            sa.select(_RUNS.c.model_id, _RUNS.c.stage, _LATEST.c.value, _RUNS.c.id)
+            .select_from(_RUNS.join(_LATEST, sa.and_(_LATEST.c.run_id == _RUNS.c.id, _LATEST.c.name == metric)))
+            .where(_RUNS.c.dataset_version_id == dataset_version_id, _RUNS.c.status == RunStatus.SUCCEEDED.value)
+            .order_by(_RUNS.c.model_id, _RUNS.c.stage, _LATEST.c.value.desc(), _RUNS.c.created_at, _RUNS.c.id)
+        )
+        best: dict[tuple[str, str], tuple[str, str, float, str]] = {}
+        with self.transaction() as session:
+            for model_id, stage, value, run_id in session.execute(query):
+                best.setdefault((model_id, stage), (model_id, stage, float(value), run_id))
+        return list(best.values())
+
+    # -- registered models --------------------------------------------------------------
+
+    def _model_row(self, session: Session, name: str) -> RegisteredModelRow:
+        row = session.scalars(sa.select(RegisteredModelRow).where(RegisteredModelRow.name == name)).one_or_none()
+        if row is None:
+            names = session.scalars(sa.select(RegisteredModelRow.name).order_by(RegisteredModelRow.name)).all()
+            raise NotFound(
+                f"no registered model named {name}",
+                hint=(f"registered models: {', '.join(names[:10])}" + (", …" if len(names) > 10 else "") if names
+                      else "no model is registered yet; register one with `rrg models register`"),
+            )
+        return row
+
+    def _aliases(self, session: Session, model_id: int) -> dict[str, int]:
+        return dict(
+            session.execute(
+                sa.select(ModelAliasRow.alias, ModelAliasRow.version)
+                .where(ModelAliasRow.registered_model_id == model_id)
+                .order_by(ModelAliasRow.alias)
+            ).all()
+        )
+
+    def _model_versions(self, session: Session, model: RegisteredModelRow, where: list[Any]) -> list[entities.ModelVersion]:
+        aliases: dict[int, list[str]] = {}
+        for alias, version in self._aliases(session, model.id).items():
+            aliases.setdefault(version, []).append(alias)
+        rows = session.scalars(
+            sa.select(ModelVersionRow)
+            .where(ModelVersionRow.registered_model_id == model.id, *where)
+            .order_by(ModelVersionRow.version)
+        ).all()
+        return [row.to_entity(model.name, aliases.get(row.version, [])) for row in rows]
+
+    @retried
+    def register_model_version(
+        self,
+        name: str,
+        *,
+        base_model: str,
+        base_revision: str | None,
+        source: str,
+        adapter_path: str,
+        files: Mapping[str, str],
+        run_id: str | None = None,
+        external_model_id: int | None = None,
+        recipe_yaml: str | None = None,
+        dataset_version_id: int | None = None,
+        results: Mapping[str, float] | None = None,
+        description: str | None = None,
+    ) -> entities.ModelVersion:
+        check_name("model", name)
+        scores = {str(k): _finite(str(k), v) for k, v in (results or {}).items()}
+        file_hashes = {str(k): str(v) for k, v in files.items()}
+        with self.transaction() as session:
+            if run_id is not None:
+                self._run_row(session, run_id)
+            if external_model_id is not None and session.get(ExternalModelRow, external_model_id) is None:
+                raise NotFound(f"no external model with id {external_model_id}", hint="pull it first with `rrg pull`")
+            if dataset_version_id is not None and session.get(DatasetVersionRow, dataset_version_id) is None:
+                raise NotFound(
+                    f"no dataset version with id {dataset_version_id}", hint="list them with `rrg datasets list`"
+                )
+
+        def model_row(session: Session) -> RegisteredModelRow:
+            row = session.scalars(sa.select(RegisteredModelRow).where(RegisteredModelRow.name == name)).one_or_none()
+            if row is None:  # first version: create the name (a concurrent creation makes this fail, then retry)
+                row = RegisteredModelRow(name=name, description=description, created_at=now())
+                session.add(row)
+                session.flush()
+            return row
+
+        def attempt() -> entities.ModelVersion:
+            with self.transaction() as session:
+                model = model_row(session)
+                latest = session.scalar(
+                    sa.select(sa.func.max(ModelVersionRow.version)).where(ModelVersionRow.registered_model_id == model.id)
+                )
+                row = ModelVersionRow(
+                    registered_model_id=model.id, version=(latest or 0) + 1, base_model=base_model,
+                    base_revision=base_revision, source=source, run_id=run_id, external_model_id=external_model_id,
+                    adapter_path=str(adapter_path), files=file_hashes, recipe_yaml=recipe_yaml,
+                    dataset_version_id=dataset_version_id, results=scores, description=description, created_at=now(),
+                )
+                session.add(row)
+                session.flush()
+                return row.to_entity(model.name, [])
+
+        return _retry_race(attempt)
+
+    def get_model_version(self, name: str, version_or_alias: int | str | None = None) -> entities.ModelVersion:
+        with self.transaction() as session:
+            model = self._model_row(session, name)
+            aliases = self._aliases(session, model.id)
+            wanted: int | None
+            if version_or_alias is None or version_or_alias == "latest":
+                wanted = session.scalar(
+                    sa.select(sa.func.max(ModelVersionRow.version)).where(ModelVersionRow.registered_model_id == model.id)
+                )
+                label = "latest"
+            elif isinstance(version_or_alias, int) or str(version_or_alias).isdigit():
+                wanted, label = int(version_or_alias), f"version {int(version_or_alias)}"
+            else:
+                wanted, label = aliases.get(str(version_or_alias)), f"alias {version_or_alias}"
+            found = self._model_versions(session, model, [ModelVersionRow.version == wanted]) if wanted is not None else []
+            if found:
+                return found[0]
+            versions = session.scalars(
+                sa.select(ModelVersionRow.version)
+                .where(ModelVersionRow.registered_model_id == model.id)
+                .order_by(ModelVersionRow.version)
+            ).all()
+            listed = ", ".join(str(v) for v in versions) or "none"
+            named = ", ".join(f"{a} -> {v}" for a, v in aliases.items()) or "none"
+            raise NotFound(f"model {name} has no {label}", hint=f"versions: {listed}; aliases: {named}")
+
+    def list_registered_models(self) -> list[entities.RegisteredModel]:
+        with self.transaction() as session:
+            latest = dict(
+                session.execute(
+                    sa.select(ModelVersionRow.registered_model_id, sa.func.max(ModelVersionRow.version)).group_by(
+                        ModelVersionRow.registered_model_id
+                    )
+                ).all()
+            )
+            aliases: dict[int, dict[str, int]] = {}
+            for model_id, alias, version in session.execute(
+                sa.select(ModelAliasRow.registered_model_id, ModelAliasRow.alias, ModelAliasRow.version).order_by(
+                    ModelAliasRow.alias
+                )
+            ):
+                aliases.setdefault(model_id, {})[alias] = version
+            return [
+                entities.RegisteredModel(
+                    name=row.name, description=row.description, created_at=utc(row.created_at),
+                    latest_version=latest.get(row.id, 0), aliases=aliases.get(row.id, {}),
+                )
+                for row in session.scalars(sa.select(RegisteredModelRow).order_by(RegisteredModelRow.name))
+            ]
+
+    def list_model_versions(self, name: str) -> list[entities.ModelVersion]:
+        with self.transaction() as session:
+            return self._model_versions(session, self._model_row(session, name), [])
+
+    def _check_alias(self, alias: str) -> None:
+        if not isinstance(alias, str) or not ALIAS_NAME.fullmatch(alias) or alias.isdigit() or alias == "latest":
+            raise InvalidName(
+                f"{alias!r} cannot be a model alias",
+                hint="use letters, digits, '.', '_' or '-' (not all digits, which name versions, and not 'latest')",
+            )
+
+    @retried
+    def set_model_alias(self, name: str, alias: str, version: int, set_by: str) -> entities.ModelAlias:
+        self._check_alias(alias)
+
+        def attempt() -> entities.ModelAlias:
+            with self.transaction() as session:
+                model = self._model_row(session, name)
+                exists = session.scalar(
+                    sa.select(ModelVersionRow.id).where(
+                        ModelVersionRow.registered_model_id == model.id, ModelVersionRow.version == int(version)
+                    )
+                )
+                if exists is None:
+                    versions = session.scalars(
+                        sa.select(ModelVersionRow.version)
+                        .where(ModelVersionRow.registered_model_id == model.id)
+                        .order_by(ModelVersionRow.version)
+                    ).all()
+                    raise NotFound(
+                        f"model {name} has no version {version}",
+                        hint=f"versions: {', '.join(str(v) for v in versions) or 'none'}",
+                    )
+                row = session.scalars(
+                    sa.select(ModelAliasRow)
+                    .where(ModelAliasRow.registered_model_id == model.id, ModelAliasRow.alias == alias)
+                    .with_for_update()
+                ).one_or_none()
+                moment = now()
+                if row is not None and row.version == int(version):
+                    return entities.ModelAlias(name=name, alias=alias, version=row.version, set_by=row.set_by, set_at=utc(row.set_at))
+                old = None if row is None else row.version
+                if row is None:
+                    row = ModelAliasRow(registered_model_id=model.id, alias=alias, version=int(version), set_by=set_by, set_at=moment)
+                    session.add(row)
+                else:
+                    row.version, row.set_by, row.set_at = int(version), set_by, moment
+                session.add(
+                    ModelAliasEventRow(
+                        registered_model_id=model.id, alias=alias, old_version=old, new_version=int(version),
+                        set_by=set_by, set_at=moment,
+                    )
+                )
+                session.flush()
+                return entities.ModelAlias(name=name, alias=alias, version=int(version), set_by=set_by, set_at=utc(moment))
+
+        return _retry_race(attempt)
+
+    @retried
+    def delete_model_alias(self, name: str, alias: str, set_by: str) -> entities.AliasEvent:
+        with self.transaction() as session:
+            model = self._model_row(session, name)
+            row = session.scalars(
+                sa.select(ModelAliasRow)
+                .where(ModelAliasRow.registered_model_id == model.id, ModelAliasRow.alias == alias)
+                .with_for_update()
+            ).one_or_none()
+            if row is None:
+                named = ", ".join(self._aliases(session, model.id)) or "none"
+                raise NotFound(f"model {name} has no alias {alias}", hint=f"its aliases: {named}")
+            moment = now()
+            event = ModelAliasEventRow(
+                registered_model_id=model.id, alias=alias, old_version=row.version, new_version=None,
+                set_by=set_by, set_at=moment,
+            )
+            session.delete(row)
+            session.add(event)
+            session.flush()
+            return entities.AliasEvent(
+                name=name, alias=alias, old_version=event.old_version, new_version=None, set_by=set_by, set_at=utc(moment)
+            )
+
+    def alias_history(self, name: str) -> list[entities.AliasEvent]:
+        with self.transaction() as session:
+            model = self._model_row(session, name)
+            rows = session.scalars(
+                sa.select(ModelAliasEventRow)
+                .where(ModelAliasEventRow.registered_model_id == model.id)
+                .order_by(ModelAliasEventRow.id)
+            ).all()
+            return [
+                entities.AliasEvent(
+                    name=name, alias=r.alias, old_version=r.old_version, new_version=r.new_version,
+                    set_by=r.set_by, set_at=utc(r.set_at),
+                )
+                for r in rows
+            ]
+
     # -- runs -----------------------------------------------------------------------------
 
     def _run_row(self, session: Session, run_id: str, for_update: bool = False) -> RunRow:
@@ -222,6 +645,7 @@ class SqlStore:
             if session.get(RunRow, run_id) is None:
                 return run_id
 
+    @retried(races=("pk_runs",))
     def create_run(self, new: entities.NewRun) -> entities.Run:
         with self.transaction() as session:
             if session.get(RecipeVersionRow, new.recipe_version_id) is None:
@@ -236,6 +660,11 @@ class SqlStore:
                     raise NotFound(f"no dataset with id {dataset_id}", hint="record it first with record_dataset()")
             if new.external_model_id is not None and session.get(ExternalModelRow, new.external_model_id) is None:
                 raise NotFound(f"no external model with id {new.external_model_id}")
+            if new.dataset_version_id is not None and session.get(DatasetVersionRow, new.dataset_version_id) is None:
+                raise NotFound(
+                    f"no dataset version with id {new.dataset_version_id}",
+                    hint="register it first with register_dataset_version() (`rrg datasets register`)",
+                )
             row = RunRow(
                 id=self._new_run_id(session),
                 **new.model_dump(exclude={"tags", "dataset_ids"}),
@@ -274,10 +703,12 @@ class SqlStore:
         session.refresh(row)
         return row
 
+    @retried
     def set_status(self, run_id: str, status: RunStatus | str, error: str | None = None) -> entities.Run:
         with self.transaction() as session:
             return self._run(session, self._move(session, run_id, status, error))
 
+    @retried
     def heartbeat(self, run_id: str) -> datetime:
         with self.transaction() as session:
             row = self._run_row(session, run_id)
@@ -290,6 +721,7 @@ class SqlStore:
             session.execute(sa.update(RunRow).where(RunRow.id == run_id).values(heartbeat_at=moment))
             return moment
 
+    @retried
     def add_to_plan(self, run_id: str, key: str, value: Any) -> None:
         with self.transaction() as session:
             row = self._run_row(session, run_id, for_update=True)
@@ -297,6 +729,7 @@ class SqlStore:
             plan[key] = value
             session.execute(sa.update(RunRow).where(RunRow.id == run_id).values(plan=plan))
 
+    @retried
     def resume(self, run_id: str, after_step: int) -> entities.Run:
         """failed | interrupted -> running, forgetting what the run recorded after training step
         ``after_step`` (training metrics and checkpoints), so the steps it repeats are recorded once."""
@@ -322,6 +755,7 @@ class SqlStore:
             session.refresh(row)
             return self._run(session, row)
 
+    @retried
     def revive(self, run_id: str) -> str:
         """interrupted (for a missed heartbeat) -> running, for a run whose process is alive;
         returns the text it was marked with."""
@@ -346,6 +780,7 @@ class SqlStore:
         if result.rowcount != 1:
             raise InvalidTransition(f"run {row.id} changed status while it was reopened", hint="look at it with `rrg runs show`")
 
+    @retried
     def reap_stale_runs(self, older_than: timedelta) -> list[str]:
         with self.transaction() as session:
             stale = session.execute(sa.select(RunRow.id, RunRow.status).where(_stale(older_than))).all()
@@ -394,6 +829,7 @@ class SqlStore:
 
     # -- checkpoints, metrics, components, predictions, publications ------------------------
 
+    @retried
     def record_checkpoint(
         self,
         run_id: str,
@@ -422,6 +858,7 @@ class SqlStore:
                 ) from None
             return row.to_entity()
 
+    @retried
     def mark_best_checkpoint(self, checkpoint_id: int) -> entities.Checkpoint:
         with self.transaction() as session:
             row = session.get(CheckpointRow, checkpoint_id)
@@ -533,6 +970,7 @@ class SqlStore:
             raise
         return len(payload)
 
+    @retried(races=("pk_latest_metrics",))
     def log_metrics(
         self,
         run_id: str,
@@ -547,6 +985,7 @@ class SqlStore:
             self._check_checkpoint(session, run_id, checkpoint_id)
             return self._log_metrics(session, run_id, metrics, split, checkpoint_id, n, step)
 
+    @retried
     def log_green_flare_components(
         self, run_id: str, components: Mapping[str, float | None], split: str, n: int, checkpoint_id: int | None = None
     ) -> entities.GreenFlareComponents:
@@ -555,6 +994,7 @@ class SqlStore:
             self._check_checkpoint(session, run_id, checkpoint_id)
             return self._log_components(session, run_id, components, split, n, checkpoint_id)
 
+    @retried(races=("uq_predictions_run_id_split_sample_id",))
     def log_predictions(
         self, run_id: str, split: str, rows: Sequence[Mapping[str, Any]], checkpoint_id: int | None = None
     ) -> int:
@@ -563,6 +1003,7 @@ class SqlStore:
             self._check_checkpoint(session, run_id, checkpoint_id)
             return self._log_predictions(session, run_id, split, rows, checkpoint_id)
 
+    @retried(races=("pk_latest_metrics", "uq_predictions_run_id_split_sample_id"))
     def record_evaluation(
         self,
         run_id: str,
@@ -589,6 +1030,7 @@ class SqlStore:
             row = self._move(session, run_id, parse_status(status), error) if status is not None else self._run_row(session, run_id)
             return self._run(session, row)
 
+    @retried
     def record_publication(self, run_id: str, repo: str, revision: str, url: str) -> entities.Publication:
         with self.transaction() as session:
             self._run_row(session, run_id)
@@ -597,6 +1039,7 @@ class SqlStore:
             session.flush()
             return row.to_entity()
 
+    @retried(races=("uq_external_models_repo_revision",))
     def record_external_model(
         self, repo: str, revision: str, local_path: str, recipe_yaml: str | None = None
     ) -> entities.ExternalModel:
@@ -684,6 +1127,11 @@ class SqlStore:
                 components=tuple(c.to_entity() for c in components),
                 publications=tuple(p.to_entity() for p in publications),
                 prediction_counts=counts,
+                dataset_version=(
+                    self._dataset_versions(session, [DatasetVersionRow.id == row.dataset_version_id])[0]
+                    if row.dataset_version_id is not None
+                    else None
+                ),
             )
 
     def _links(self, session: Session, where: list[Any]) -> list[entities.RunLink]:

@@ -117,6 +117,7 @@ class RunRow(Table, table=True):
         sa.Index("ix_runs_parent_run_id", "parent_run_id"),
         sa.Index("ix_runs_created_at", "created_at"),
         sa.Index("ix_runs_status_heartbeat_at", "status", "heartbeat_at"),
+        sa.Index("ix_runs_dataset_version_id", "dataset_version_id"),
     )
 
     id: str = Field(sa_column=sa.Column(sa.String(RUN_ID_LENGTH), primary_key=True))
@@ -148,6 +149,14 @@ class RunRow(Table, table=True):
         sa_column=sa.Column(
             sa.Integer,
             sa.ForeignKey("external_models.id", name="fk_runs_external_model_id_external_models"),
+            nullable=True,
+        ),
+    )
+    dataset_version_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer,
+            sa.ForeignKey("dataset_versions.id", name="fk_runs_dataset_version_id_dataset_versions"),
             nullable=True,
         ),
     )
@@ -342,6 +351,172 @@ class PublicationRow(Table, table=True):
         )
 
 
+class DatasetVersionRow(Table, table=True):
+    """A registered dataset version: a name, its version number and the content it stands for."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (
+        sa.UniqueConstraint("name", "version", name="uq_dataset_versions_name_version"),
+        sa.UniqueConstraint("name", "content_hash", name="uq_dataset_versions_name_content_hash"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    version: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    root: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    description: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    license: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
+    credentialed: bool = Field(default=False, sa_column=sa.Column(sa.Boolean, nullable=False))
+    content_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    created_at: datetime = _when()
+
+    def to_entity(self, splits: list[DatasetVersionSplitRow]) -> entities.DatasetVersion:
+        ordered = sorted(splits, key=lambda s: (s.flare_dataset, s.category, s.split))
+        return entities.DatasetVersion(
+            id=self.id, name=self.name, version=self.version, root=self.root, description=self.description,
+            license=self.license, credentialed=self.credentialed, content_hash=self.content_hash,
+            splits=tuple(s.to_entity() for s in ordered), created_at=utc(self.created_at),
+        )
+
+
+class DatasetVersionSplitRow(Table, table=True):
+    """One FLARE split of a registered dataset version: its sample count, task types and fingerprint."""
+
+    __tablename__ = "dataset_version_splits"
+
+    dataset_version_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer,
+            sa.ForeignKey("dataset_versions.id", name="fk_dataset_version_splits_dataset_version_id_dataset_versions"),
+            primary_key=True,
+        )
+    )
+    flare_dataset: str = Field(sa_column=sa.Column(sa.String(200), primary_key=True))
+    category: str = Field(sa_column=sa.Column(sa.String(100), primary_key=True))
+    split: str = Field(sa_column=sa.Column(sa.String(100), primary_key=True))
+    count: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    task_types: list = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    fingerprint: str = Field(sa_column=sa.Column(sa.String(128), nullable=False))
+
+    def to_entity(self) -> entities.DatasetSplit:
+        return entities.DatasetSplit(
+            flare_dataset=self.flare_dataset, category=self.category, split=self.split, count=self.count,
+            task_types=tuple(self.task_types or ()), fingerprint=self.fingerprint,
+        )
+
+
+class RegisteredModelRow(Table, table=True):
+    """A registered model name; its versions are :class:`ModelVersionRow` rows."""
+
+    __tablename__ = "registered_models"
+    __table_args__ = (sa.UniqueConstraint("name", name="uq_registered_models_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    description: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    created_at: datetime = _when()
+
+
+class ModelVersionRow(Table, table=True):
+    """One version of a registered model: an adapter, where it came from and what it scored."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        sa.UniqueConstraint("registered_model_id", "version", name="uq_model_versions_registered_model_id_version"),
+        sa.Index("ix_model_versions_run_id", "run_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    registered_model_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer,
+            sa.ForeignKey("registered_models.id", name="fk_model_versions_registered_model_id_registered_models"),
+            nullable=False,
+        )
+    )
+    version: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    base_model: str = Field(sa_column=sa.Column(sa.String(300), nullable=False))
+    base_revision: str | None = Field(default=None, sa_column=sa.Column(sa.String(100), nullable=True))
+    source: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    run_id: str | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.String(RUN_ID_LENGTH), sa.ForeignKey("runs.id", name="fk_model_versions_run_id_runs"), nullable=True
+        ),
+    )
+    external_model_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer,
+            sa.ForeignKey("external_models.id", name="fk_model_versions_external_model_id_external_models"),
+            nullable=True,
+        ),
+    )
+    adapter_path: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    files: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    recipe_yaml: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    dataset_version_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer,
+            sa.ForeignKey("dataset_versions.id", name="fk_model_versions_dataset_version_id_dataset_versions"),
+            nullable=True,
+        ),
+    )
+    results: dict = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    description: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    created_at: datetime = _when()
+
+    def to_entity(self, name: str, aliases: list[str]) -> entities.ModelVersion:
+        return entities.ModelVersion(
+            id=self.id, name=name, version=self.version, base_model=self.base_model,
+            base_revision=self.base_revision, source=self.source, run_id=self.run_id,
+            external_model_id=self.external_model_id, adapter_path=self.adapter_path, files=dict(self.files or {}),
+            recipe_yaml=self.recipe_yaml, dataset_version_id=self.dataset_version_id,
+            results=dict(self.results or {}), description=self.description, created_at=utc(self.created_at),
+            aliases=tuple(sorted(aliases)),
+        )
+
+
+class ModelAliasRow(Table, table=True):
+    """An alias (``production``, ``candidate``) pointing at one version of a registered model."""
+
+    __tablename__ = "model_aliases"
+
+    registered_model_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer,
+            sa.ForeignKey("registered_models.id", name="fk_model_aliases_registered_model_id_registered_models"),
+            primary_key=True,
+        )
+    )
+    alias: str = Field(sa_column=sa.Column(sa.String(100), primary_key=True))
+    version: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    set_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    set_at: datetime = _when()
+
+
+class ModelAliasEventRow(Table, table=True):
+    """Every change of a model's aliases (set, moved, deleted): who, when, from which version to which."""
+
+    __tablename__ = "model_alias_events"
+    __table_args__ = (sa.Index("ix_model_alias_events_registered_model_id", "registered_model_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    registered_model_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer,
+            sa.ForeignKey("registered_models.id", name="fk_model_alias_events_registered_model_id_registered_models"),
+            nullable=False,
+        )
+    )
+    alias: str = Field(sa_column=sa.Column(sa.String(100), nullable=False))
+    old_version: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, nullable=True))
+    new_version: int | None = Field(default=None, sa_column=sa.Column(sa.Integer, nullable=True))
+    set_by: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    set_at: datetime = _when()
+
+
 def run_entity(row: RunRow, recipe: RecipeVersionRow, tags: list[str]) -> entities.Run:
     """A :class:`entities.Run` from its row, its recipe's row and its tags."""
     return entities.Run(
@@ -351,6 +526,6 @@ def run_entity(row: RunRow, recipe: RecipeVersionRow, tags: list[str]) -> entiti
         status=RunStatus(row.status), host=row.host, seed=row.seed,
         package_versions=dict(row.package_versions or {}), plan=row.plan,
         parent_run_id=row.parent_run_id, external_model_id=row.external_model_id,
-        tags=tuple(sorted(tags)), created_at=utc(row.created_at), started_at=utc(row.started_at),
+        dataset_version_id=row.dataset_version_id, tags=tuple(sorted(tags)), created_at=utc(row.created_at), started_at=utc(row.started_at),
         ended_at=utc(row.ended_at), heartbeat_at=utc(row.heartbeat_at), error=row.error,
     )

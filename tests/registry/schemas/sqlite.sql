@@ -14,6 +14,35 @@ CREATE TABLE checkpoints (
 	CONSTRAINT uq_checkpoints_run_id_step UNIQUE (run_id, step)
 );
 
+-- table dataset_version_splits
+CREATE TABLE dataset_version_splits (
+	dataset_version_id INTEGER NOT NULL,
+	flare_dataset VARCHAR(200) NOT NULL,
+	category VARCHAR(100) NOT NULL,
+	split VARCHAR(100) NOT NULL,
+	count INTEGER NOT NULL,
+	task_types JSON NOT NULL,
+	fingerprint VARCHAR(128) NOT NULL,
+	CONSTRAINT fk_dataset_version_splits_dataset_version_id_dataset_versions FOREIGN KEY(dataset_version_id) REFERENCES dataset_versions (id),
+	CONSTRAINT pk_dataset_version_splits PRIMARY KEY (dataset_version_id, flare_dataset, category, split)
+);
+
+-- table dataset_versions
+CREATE TABLE dataset_versions (
+	id INTEGER NOT NULL,
+	name VARCHAR(100) NOT NULL,
+	version INTEGER NOT NULL,
+	root TEXT NOT NULL,
+	description TEXT,
+	license VARCHAR(200),
+	credentialed BOOLEAN NOT NULL,
+	content_hash VARCHAR(64) NOT NULL,
+	created_at DATETIME NOT NULL,
+	CONSTRAINT pk_dataset_versions PRIMARY KEY (id),
+	CONSTRAINT uq_dataset_versions_name_content_hash UNIQUE (name, content_hash),
+	CONSTRAINT uq_dataset_versions_name_version UNIQUE (name, version)
+);
+
 -- table datasets
 CREATE TABLE datasets (
 	id INTEGER NOT NULL,
@@ -88,6 +117,55 @@ CREATE TABLE metrics (
 	CONSTRAINT pk_metrics PRIMARY KEY (id)
 );
 
+-- table model_alias_events
+CREATE TABLE model_alias_events (
+	id INTEGER NOT NULL,
+	registered_model_id INTEGER NOT NULL,
+	alias VARCHAR(100) NOT NULL,
+	old_version INTEGER,
+	new_version INTEGER,
+	set_by VARCHAR(200) NOT NULL,
+	set_at DATETIME NOT NULL,
+	CONSTRAINT fk_model_alias_events_registered_model_id_registered_models FOREIGN KEY(registered_model_id) REFERENCES registered_models (id),
+	CONSTRAINT pk_model_alias_events PRIMARY KEY (id)
+);
+
+-- table model_aliases
+CREATE TABLE model_aliases (
+	registered_model_id INTEGER NOT NULL,
+	alias VARCHAR(100) NOT NULL,
+	version INTEGER NOT NULL,
+	set_by VARCHAR(200) NOT NULL,
+	set_at DATETIME NOT NULL,
+	CONSTRAINT fk_model_aliases_registered_model_id_registered_models FOREIGN KEY(registered_model_id) REFERENCES registered_models (id),
+	CONSTRAINT pk_model_aliases PRIMARY KEY (registered_model_id, alias)
+);
+
+-- table model_versions
+CREATE TABLE model_versions (
+	id INTEGER NOT NULL,
+	registered_model_id INTEGER NOT NULL,
+	version INTEGER NOT NULL,
+	base_model VARCHAR(300) NOT NULL,
+	base_revision VARCHAR(100),
+	source TEXT NOT NULL,
+	run_id VARCHAR(32),
+	external_model_id INTEGER,
+	adapter_path TEXT NOT NULL,
+	files JSON NOT NULL,
+	recipe_yaml TEXT,
+	dataset_version_id INTEGER,
+	results JSON NOT NULL,
+	description TEXT,
+	created_at DATETIME NOT NULL,
+	CONSTRAINT fk_model_versions_dataset_version_id_dataset_versions FOREIGN KEY(dataset_version_id) REFERENCES dataset_versions (id),
+	CONSTRAINT fk_model_versions_external_model_id_external_models FOREIGN KEY(external_model_id) REFERENCES external_models (id),
+	CONSTRAINT fk_model_versions_registered_model_id_registered_models FOREIGN KEY(registered_model_id) REFERENCES registered_models (id),
+	CONSTRAINT fk_model_versions_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id),
+	CONSTRAINT pk_model_versions PRIMARY KEY (id),
+	CONSTRAINT uq_model_versions_registered_model_id_version UNIQUE (registered_model_id, version)
+);
+
 -- table predictions
 CREATE TABLE predictions (
 	id INTEGER NOT NULL,
@@ -128,6 +206,16 @@ CREATE TABLE recipe_versions (
 	created_at DATETIME NOT NULL,
 	CONSTRAINT pk_recipe_versions PRIMARY KEY (id),
 	CONSTRAINT uq_recipe_versions_name_version UNIQUE (name, version)
+);
+
+-- table registered_models
+CREATE TABLE registered_models (
+	id INTEGER NOT NULL,
+	name VARCHAR(100) NOT NULL,
+	description TEXT,
+	created_at DATETIME NOT NULL,
+	CONSTRAINT pk_registered_models PRIMARY KEY (id),
+	CONSTRAINT uq_registered_models_name UNIQUE (name)
 );
 
 -- table rrg_alembic_version
@@ -174,7 +262,9 @@ CREATE TABLE "runs" (
 	heartbeat_at DATETIME,
 	error TEXT,
 	external_model_id INTEGER,
+	dataset_version_id INTEGER,
 	CONSTRAINT ck_runs_status CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'interrupted')),
+	CONSTRAINT fk_runs_dataset_version_id_dataset_versions FOREIGN KEY(dataset_version_id) REFERENCES dataset_versions (id),
 	CONSTRAINT fk_runs_external_model_id_external_models FOREIGN KEY(external_model_id) REFERENCES external_models (id),
 	CONSTRAINT fk_runs_parent_run_id_runs FOREIGN KEY(parent_run_id) REFERENCES runs (id),
 	CONSTRAINT fk_runs_recipe_version_id_recipe_versions FOREIGN KEY(recipe_version_id) REFERENCES recipe_versions (id),
@@ -190,6 +280,12 @@ CREATE INDEX ix_latest_metrics_name_value ON latest_metrics (name, value);
 -- index ix_metrics_run_id_name
 CREATE INDEX ix_metrics_run_id_name ON metrics (run_id, name);
 
+-- index ix_model_alias_events_registered_model_id
+CREATE INDEX ix_model_alias_events_registered_model_id ON model_alias_events (registered_model_id);
+
+-- index ix_model_versions_run_id
+CREATE INDEX ix_model_versions_run_id ON model_versions (run_id);
+
 -- index ix_predictions_study_id
 CREATE INDEX ix_predictions_study_id ON predictions (study_id);
 
@@ -201,6 +297,9 @@ CREATE INDEX ix_run_tags_tag ON run_tags (tag);
 
 -- index ix_runs_created_at
 CREATE INDEX ix_runs_created_at ON runs (created_at);
+
+-- index ix_runs_dataset_version_id
+CREATE INDEX ix_runs_dataset_version_id ON runs (dataset_version_id);
 
 -- index ix_runs_parent_run_id
 CREATE INDEX ix_runs_parent_run_id ON runs (parent_run_id);
