@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from engine_helpers import DEMO, RECIPES
 from rrg.cli import cli
+from rrg.recipe import Recipe
 
 DEMO_RECIPES = sorted(DEMO.glob("*.yaml"))
 PAPER_RECIPES = sorted((RECIPES / "paper").glob("*/*.yaml"))
@@ -57,7 +58,10 @@ def plan(*args: str) -> tuple[int, str]:
 def tiny_args(recipe: Path) -> tuple[str, ...]:
     if "medgemma" in recipe.parent.name and recipe.name == "sft.yaml":
         return TINY_MEDGEMMA_SFT
-    return TINY_DEEPSEEK if "deepseek" in recipe.parent.name else TINY
+    args = TINY_DEEPSEEK if "deepseek" in recipe.parent.name else TINY
+    if "@" in Recipe.load(recipe).spec.data.dataset:  # a registered dataset brings its root: the demo's, here
+        args = tuple("data.dataset=demo-iu-xray@latest" if a == "data.root=demo" else a for a in args)
+    return args
 
 
 @pytest.mark.parametrize("recipe", DEMO_RECIPES, ids=lambda p: f"demo/{p.name}")

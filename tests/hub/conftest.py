@@ -162,8 +162,10 @@ def record_trained_run(
     components: dict[str, float],
     metrics: dict[str, float],
     before: dict[str, float] | None = None,
+    plan_data: dict[str, Any] | None = None,
 ) -> str:
-    """Record a succeeded trained run of a shipped recipe, with a fake adapter on disk."""
+    """Record a succeeded trained run of a shipped recipe, with a fake adapter on disk.
+    ``plan_data``: the ``data`` part of its recorded plan (what the plan resolved the data to)."""
     from rrg import Recipe
 
     recipe = Recipe.load(recipe_name, overrides=list(overrides))
@@ -188,7 +190,8 @@ def record_trained_run(
                 "id": spec.model.id,
                 "source": spec.model.id,
                 "trust_remote_code": False,
-            }
+            },
+            **({"data": plan_data} if plan_data is not None else {}),
         },
         parent_run_id=parent_run_id,
         adapter=f"run:{parent_run_id}" if parent_run_id else None,

@@ -247,18 +247,23 @@ def test_dry_run_out_in_an_unwritable_place_is_one_line(
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_credentialed_data_refuse_public_and_per_sample_text(tmp_path, fake_hub) -> None:
+@pytest.mark.parametrize("marked_by", ["recipe", "registered dataset version"])
+def test_credentialed_data_refuse_public_and_per_sample_text(tmp_path, fake_hub, marked_by) -> None:
+    """Credentialed data, marked so by the recipe's data.credentialed or by the registered dataset
+    version the recipe named (which the plan resolved and recorded)."""
     from rrg import Registry
     from rrg.hub.bundle import assemble_bundle
 
     from .conftest import COMPONENTS_SFT, record_trained_run
 
+    by_recipe = marked_by == "recipe"
     with Registry.from_url(f"sqlite:///{tmp_path}/r.db") as registry:
         run_id = record_trained_run(
             registry,
             tmp_path / "runs",
             "paper/qwen3-vl-4b/sft",
-            overrides=["data.credentialed=true"],
+            overrides=["data.credentialed=true"] if by_recipe else [],
+            plan_data=None if by_recipe else {"dataset": "IU_XRay", "credentialed": True, "license": "CC-BY-NC-ND-4.0"},
             components=COMPONENTS_SFT,
             metrics={"green_flare": 0.7, "bleu4_flare": 0.05, "ce": 0.8},
         )

@@ -53,9 +53,20 @@ def test_check_lists_every_problem_and_exits_2(runner):
 
 def test_check_the_shipped_recipes(runner):
     # the paper recipes read the FLARE data from data/organized_dataset, absent here: check them on the demo set
-    result = runner.invoke(cli, ["check", str(RECIPES_DIR), "--set", "data.root=demo"])
+    # (a root beside a registered dataset, data.dataset NAME@VERSION, is where a copy of that content is read)
+    registered = [r.path for r in BUILTIN_RECIPES if "@" in Recipe.load(r.path).spec.data.dataset]
+    assert registered
+    result = runner.invoke(cli, ["check", *(str(r.path) for r in BUILTIN_RECIPES), "--set", "data.root=demo"])
     assert result.exit_code == 0, result.output
     assert result.stdout.count(": ok (") == len(BUILTIN_RECIPES)
+    # without a root they read the registered one, resolved when planned
+    result = runner.invoke(cli, ["check", *map(str, registered)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count(": ok (") == len(registered)
+    # a copy's folder must exist
+    result = runner.invoke(cli, ["check", str(registered[0]), "--set", "data.root=/nowhere/organized_dataset"])
+    assert result.exit_code == 2
+    assert "data.root /nowhere/organized_dataset: no such folder" in result.stdout
 
 
 def test_show_prints_the_resolved_recipe_with_its_hash(runner):

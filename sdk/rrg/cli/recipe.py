@@ -31,13 +31,20 @@ class _RegistryOnDemand:
         self.url = url
         self._registry: Any = None
 
-    def get_recipe_version(self, name: str, version: int) -> Any:
+    def _open(self) -> Any:
         if self._registry is None:
             from rrg_registry import Registry
             from rrg_registry.registry import resolve_url
 
             self._registry = Registry.from_url(resolve_url(self.url, environ={}), create=False)
-        return self._registry.get_recipe_version(name, version)
+        return self._registry
+
+    def get_recipe_version(self, name: str, version: int) -> Any:
+        return self._open().get_recipe_version(name, version)
+
+    def get_dataset_version(self, name: str, version: int | None = None) -> Any:
+        """The registered dataset a recipe's ``data.dataset: NAME@VERSION`` names."""
+        return self._open().get_dataset_version(name, version)
 
 
 set_option = click.option(
@@ -68,12 +75,17 @@ def _recipe_files(paths: tuple[Path, ...]) -> tuple[list[Path], list[str]]:
 def _data_root_problem(recipe: Any, file: Path) -> str | None:
     """One line naming ``file`` when the recipe's ``data.root`` is not a FLARE data folder here
     (relative paths resolve against the working directory, as at run time); None when it is, or
-    when it is ``demo``, the bundled demo set (built on first use, not here)."""
+    when it is ``demo``, the bundled demo set (built on first use, not here), or absent (a
+    registered dataset's own root, resolved when it is planned). A root beside a registered dataset
+    (a copy of its content) must be a folder; which FLARE data sets it holds is the version's to say."""
     data = recipe.spec.data
-    if data.root == "demo":
+    if data.root is None or data.root == "demo":
         return None
     from rrg.data.layout import resolve_data_root
 
+    if "@" in data.dataset:
+        folder = Path(data.root).expanduser().absolute()
+        return None if folder.is_dir() else f"{file}: data.root {data.root}: no such folder (hint: mount or copy the registered data there)"
     try:
         resolve_data_root(Path(data.root).expanduser().absolute(), data.dataset, data.category)
     except RrgError as exc:

@@ -93,15 +93,17 @@ def assemble_bundle(
     *,
     license: str | None = None,
     data_license_id: str | None = None,
+    registered_model: Any = None,
 ) -> Bundle:
     """Check run ``run_id``, render and validate its card, and write the upload folder to ``folder``.
 
     ``folder`` must not exist, be empty, or hold an earlier bundle (which is replaced).
+    ``registered_model`` is the registered version of the run being published, if named so.
     """
     from rrg.hub.card import render_card
     from rrg.hub.run_record import publishable_run
 
-    record = publishable_run(registry, run_id)
+    record = publishable_run(registry, run_id, registered_model)
     card = render_card(record, repo, license=license, data_license_id=data_license_id)
     adapter_config = _adapter_config(record)
     target = _prepare_folder(Path(folder))
@@ -189,7 +191,7 @@ def results_document(
 ) -> dict[str, Any]:
     """What ``rrg_results.json`` holds: the run, its evaluation and the files' sha256 sums."""
     run = record.detail.run
-    return {
+    document = {
         "format": RESULTS_FORMAT,
         "repo": repo,
         "run": {
@@ -243,3 +245,8 @@ def results_document(
         "training": record.training,
         "files": {f.name: {"size": f.size, "sha256": f.sha256} for f in files},
     }
+    if record.registered_model is not None:
+        document["registered_model"] = {"name": record.registered_model.name, "version": record.registered_model.version}
+    if record.dataset_version is not None:
+        document["data"]["dataset_version"] = record.dataset_version.ref
+    return document

@@ -87,7 +87,7 @@ def render_card(
             hint="use one of " + ", ".join(t.name for t in CARD_TEMPLATES),
         )
     spec = record.spec
-    data = data_license(spec.data.dataset, spec.data.license, data_license_id)
+    data = data_license(record.dataset, record.data_license, data_license_id)
     requested = license or (spec.publish.license if spec.publish is not None else None)
     decision = decide_license(record.base_model, data, requested)
     metadata = card_metadata(record, repo, decision)
@@ -116,7 +116,7 @@ def card_metadata(record: PublishableRun, repo: str, decision: LicenseDecision) 
     """The card's YAML header as ``ModelCardData``, with ``model-index`` built from ``EvalResult``s."""
     from huggingface_hub import EvalResult, ModelCardData
 
-    dataset = record.spec.data.dataset
+    dataset = record.dataset
     hub_dataset = None if record.demo_data else DATASET_HUB_IDS.get(dataset)
     if hub_dataset is not None:
         dataset_type, dataset_name = hub_dataset, f"FLARE 2025 Task 5 {dataset}"
@@ -251,6 +251,15 @@ def card_context(record: PublishableRun, repo: str, decision: LicenseDecision) -
         "recipe_ref": record.recipe_ref,
         "recipe_hash": record.detail.recipe.hash,
         "recipe_yaml": record.recipe_yaml.rstrip("\n"),
+        "registered_model": (
+            None
+            if record.registered_model is None
+            else {
+                "name": record.registered_model.name,
+                "version": record.registered_model.version,
+                "ref": record.registered_model.ref,
+            }
+        ),
         "adapter": {
             "kind": adapter.kind,
             "r": getattr(adapter, "r", None),
@@ -260,9 +269,9 @@ def card_context(record: PublishableRun, repo: str, decision: LicenseDecision) -
             "modules_to_save": list(getattr(adapter, "modules_to_save", None) or []),
         },
         "data": {
-            "dataset": spec.data.dataset,
+            "dataset": record.dataset,
             "demo": record.demo_data,
-            "hub_id": None if record.demo_data else DATASET_HUB_IDS.get(spec.data.dataset),
+            "hub_id": None if record.demo_data else DATASET_HUB_IDS.get(record.dataset),
             "datasets": [
                 {
                     "name": d.name,
@@ -276,6 +285,14 @@ def card_context(record: PublishableRun, repo: str, decision: LicenseDecision) -
             "license_id": decision.data.id,
             "non_commercial": decision.data.non_commercial,
             "credentialed": record.credentialed,
+            "version": (
+                None
+                if record.dataset_version is None
+                else {
+                    "ref": record.dataset_version.ref,
+                    "content_hash": record.dataset_version.content_hash[:12],
+                }
+            ),
         },
         "license": {
             "id": decision.adapter.id,

@@ -32,7 +32,7 @@ from rrg.hub.run_record import REPO_ID_HINT, is_hub_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from rrg_registry import Registry
-    from rrg_registry.entities import Publication
+    from rrg_registry.entities import ModelVersion, Publication
 
     from rrg.hub.bundle import Bundle
 
@@ -75,7 +75,7 @@ def check_visibility(bundle: Bundle, private: bool) -> None:
         return
     if record.credentialed:
         raise PublishError(
-            f"run {record.run_id}: its data ({record.spec.data.dataset}) are marked credentialed, so it cannot go to a public repository",
+            f"run {record.run_id}: its data ({record.dataset}) are marked credentialed, so it cannot go to a public repository",
             hint="publish with --private (the default)",
         )
     if record.tiny:
@@ -94,14 +94,23 @@ def prepare_publication(
     private: bool = True,
     license: str | None = None,
     data_license_id: str | None = None,
+    registered_model: ModelVersion | None = None,
 ) -> Bundle:
     """Everything before the upload, without network: check the repo id, assemble and validate the
-    folder in ``folder``, apply the privacy rules (``rrg publish --dry-run`` stops here)."""
+    folder in ``folder``, apply the privacy rules (``rrg publish --dry-run`` stops here).
+    ``registered_model``: the registered version of the run being published (see
+    :func:`registered_run`), named in the card and ``rrg_results.json``."""
     from rrg.hub.bundle import assemble_bundle
 
     check_repo_id(repo)
     bundle = assemble_bundle(
-        registry, run_id, repo, folder, license=license, data_license_id=data_license_id
+        registry,
+        run_id,
+        repo,
+        folder,
+        license=license,
+        data_license_id=data_license_id,
+        registered_model=registered_model,
     )
     check_visibility(bundle, private)
     return bundle
@@ -118,12 +127,14 @@ def publish_run(
     data_license_id: str | None = None,
     out_dir: str | Path | None = None,
     api: Any = None,
+    registered_model: ModelVersion | None = None,
 ) -> PublishResult:
     """Assemble, upload and record run ``run_id``'s adapter in Hub repo ``repo``.
 
     ``revision`` is the branch to commit to (default ``main``; created if missing). ``out_dir``
     keeps the assembled folder (default: a temporary folder, removed afterwards). ``api`` is an
-    ``HfApi`` (default: a new one, which finds the token on its own).
+    ``HfApi`` (default: a new one, which finds the token on its own). ``registered_model`` is the
+    registered version of the run being published (:func:`registered_run`).
     """
     with tempfile.TemporaryDirectory(prefix="rrg-publish-") as scratch:
         folder = Path(out_dir) if out_dir is not None else Path(scratch) / "bundle"
@@ -135,6 +146,7 @@ def publish_run(
             private=private,
             license=license,
             data_license_id=data_license_id,
+            registered_model=registered_model,
         )
         commit, url, new_commit = _upload(bundle, private=private, revision=revision, api=api)
     run = bundle.record.detail.run
@@ -152,11 +164,27 @@ def publish_run(
     return PublishResult(repo, commit, url, new_commit, publication, True, bundle)
 
 
+def registered_run(registry: Registry, ref: str) -> tuple[str, ModelVersion]:
+    """``model:NAME@VERSION`` / ``model:NAME@ALIAS`` -> (the run behind that registered version, the
+    version), after checking every registered file against its sha256. A version pulled from the
+    Hub has no run here and is refused."""
+    from rrg.registered_models import verified
+
+    version = verified(registry, ref, what=f"publishing {ref}")
+    if version.run_id is None:
+        raise PublishError(
+            f"{ref} is {version.ref}, registered from {version.source}, not from a run of this registry",
+            hint="it is on the Hub already; publish a version registered from a run (rrg models register NAME --run RUN)",
+        )
+    return version.run_id, version
+
+
 def commit_message(bundle: Bundle) -> str:
     record = bundle.record
     score = record.metrics.get("green_flare")
     shown = f", green_flare {score:.4f} on {record.split}" if score is not None else ""
-    return f"rrg: adapter of run {record.run_id} ({record.recipe_ref}, {record.stage}{shown})"
+    named = f" as model {record.registered_model.ref}" if record.registered_model is not None else ""
+    return f"rrg: adapter of run {record.run_id}{named} ({record.recipe_ref}, {record.stage}{shown})"
 
 
 def _upload(

@@ -22,7 +22,7 @@ from rrg.errors import RrgError
 
 if TYPE_CHECKING:  # pragma: no cover
     from rrg_registry import Registry
-    from rrg_registry.entities import RunDetail
+    from rrg_registry.entities import DatasetVersion, ModelVersion, RunDetail
 
     from rrg.recipe.schema import RecipeSpec
 
@@ -106,6 +106,10 @@ class PublishableRun:
     """The trainer's last logged values (``train/<name>``)."""
     lineage: tuple[LineageStep, ...]
     examples: tuple[Example, ...] = field(default=())
+    registered_model: ModelVersion | None = None
+    """The registered model version being published (``rrg publish model:NAME@VERSION``), if named so."""
+    dataset_version: DatasetVersion | None = None
+    """The registered dataset version the run read, if it read one."""
 
     @property
     def run_id(self) -> str:
@@ -124,16 +128,39 @@ class PublishableRun:
         return self.detail.recipe.yaml_text
 
     @property
+    def _planned_data(self) -> dict[str, Any]:
+        """The data section of the run's recorded plan: what ``data`` resolved to (a registered
+        dataset version's FLARE data set, licence and credentialed flag included)."""
+        return (self.detail.run.plan or {}).get("data") or {}
+
+    @property
+    def dataset(self) -> str:
+        """The FLARE data set the run was evaluated on (``data.dataset``, or the one a registered
+        dataset version named there holds)."""
+        return self._planned_data.get("dataset") or self.spec.data.dataset
+
+    @property
+    def data_license(self) -> str | None:
+        """The data's licence: the recipe's ``data.license``, else the registered version's."""
+        return self.spec.data.license or self._planned_data.get("license")
+
+    @property
     def credentialed(self) -> bool:
-        return self.spec.data.credentialed
+        return bool(self.spec.data.credentialed or self._planned_data.get("credentialed"))
 
     @property
     def demo_data(self) -> bool:
-        return self.spec.data.root == "demo"
+        from rrg.datasets import DEMO_NAME
+
+        registered = self.dataset_version is not None and self.dataset_version.name == DEMO_NAME
+        return self.spec.data.root == "demo" or registered
 
 
-def publishable_run(registry: Registry, run_id: str) -> PublishableRun:
-    """Check that run ``run_id`` (id or unique prefix) can be published and gather what the card needs."""
+def publishable_run(registry: Registry, run_id: str, registered_model: ModelVersion | None = None) -> PublishableRun:
+    """Check that run ``run_id`` (id or unique prefix) can be published and gather what the card needs.
+
+    ``registered_model`` is the registered version of that run being published (its files already
+    verified): the card names it and the adapter is taken from its folder."""
     from rrg.models import get_family
     from rrg.recipe import Recipe
 
@@ -147,8 +174,14 @@ def publishable_run(registry: Registry, run_id: str) -> PublishableRun:
         )
     if run.stage == "zero_shot":
         raise NotPublishable(f"{label} trained no adapter", hint="publish an sft or grpo run")
-    adapter_dir = _adapter_dir(detail, label)
+    if registered_model is not None and registered_model.run_id != run.id:
+        raise NotPublishable(
+            f"model {registered_model.ref} is not an adapter of {label} (it comes from {registered_model.source})",
+            hint=f"publish model:{registered_model.ref} itself",
+        )
+    adapter_dir = _adapter_dir(detail, label, _local_adapter(registry, detail, label, registered_model))
     spec = Recipe.from_yaml(detail.recipe.yaml_text).spec
+    credentialed = bool(spec.data.credentialed or ((run.plan or {}).get("data") or {}).get("credentialed"))
     family = get_family(run.model_family)
     plan_model = (run.plan or {}).get("model", {})
     base_model, tiny = _base_model(
@@ -190,18 +223,39 @@ def publishable_run(registry: Registry, run_id: str) -> PublishableRun:
             if name.startswith("train/")
         },
         lineage=_lineage(registry, detail),
-        examples=() if spec.data.credentialed else _examples(registry, run.id, last.split),
+        examples=() if credentialed else _examples(registry, run.id, last.split),
+        registered_model=registered_model,
+        dataset_version=getattr(detail, "dataset_version", None),
     )
 
 
-def _adapter_dir(detail: RunDetail, label: str) -> Path:
+def _local_adapter(registry: Registry, detail: RunDetail, label: str, registered_model: ModelVersion | None) -> Path | None:
+    """The folder of the registered version being published (its files verified), or of the run's
+    best checkpoint when it is kept on shared storage (fetched and verified); None: the run's own
+    local folder."""
+    from rrg.adapters import model_version_folder, run_adapter
+    from rrg.artifacts import is_url
+
+    best = [c for c in detail.checkpoints if c.best]
+    try:
+        if registered_model is not None:
+            return model_version_folder(registry, registered_model, what=label)
+        if best and is_url(best[-1].path):
+            return run_adapter(registry, detail.run.id, what=label).path
+    except RrgError as error:
+        raise NotPublishable(error.message, hint=error.hint) from None
+    return None
+
+
+def _adapter_dir(detail: RunDetail, label: str, registered: Path | None = None) -> Path:
+    """The run's best checkpoint (or ``registered``, the folder of its registered version), checked."""
     best = [c for c in detail.checkpoints if c.best]
     if not best:
         raise NotPublishable(
             f"{label} recorded no adapter",
             hint="publish an sft or grpo run that saved a checkpoint",
         )
-    path = Path(best[-1].path)
+    path = registered if registered is not None else Path(best[-1].path)
     if not (path / "adapter_config.json").is_file():
         raise NotPublishable(
             f"{label}: its adapter is gone from {path}",

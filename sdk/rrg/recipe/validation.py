@@ -232,7 +232,7 @@ def _pattern_hint(path: KeyPath, pattern: str) -> str:
     if last == "name":
         return "use lower-case letters, digits, '.', '_' and '-', starting with a letter or digit"
     if last == "adapter":
-        return "use hub:org/name@revision or run:<run id>"
+        return "use hub:org/name@revision, run:<run id> or model:NAME@VERSION"
     if last == "repo":
         return "use org/name"
     return f"must match {pattern}"
