@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from rrg.provenance import host_name, package_versions, peak_rss_gib
 if TYPE_CHECKING:  # pragma: no cover
     from rrg_registry import Registry
 
+    from rrg.artifacts import ArtifactStore
     from rrg.data.flare import FlareSplit
     from rrg.data.training import TrainingData
     from rrg.evaluation import ModelEvaluation
@@ -61,6 +62,11 @@ class RunRecorder:
     registry: Registry
     run_id: str
     checkpoints: list[Any] = field(default_factory=list)
+    is_main = True
+    """Whether this process writes to the registry (see :class:`FollowerRecorder`)."""
+    artifacts: ArtifactStore | None = None
+    """Where checkpoints are uploaded (the run's folder under its artefacts URL), None for a local run."""
+    _manifests: dict[int, Any] = field(default_factory=dict)
     _last_beat: float = field(default_factory=time.monotonic)
 
     def log_training_metrics(self, step: int, metrics: dict[str, float]) -> None:
@@ -71,7 +77,10 @@ class RunRecorder:
         self.registry.log_metrics(self.run_id, values, split=split, n=n, step=step)
 
     def record_checkpoint(self, step: int, path: Path, sha256: str, size: int, eval_loss: float | None, best: bool) -> Any:
-        checkpoint = self.registry.record_checkpoint(self.run_id, step, str(path), sha256, size, eval_loss, best)
+        """Record a saved checkpoint; with an artefacts URL, only once its folder and manifest are
+        uploaded (the checkpoint's path is then the folder's URL)."""
+        location = self._upload(step, Path(path)) if self.artifacts is not None else str(path)
+        checkpoint = self.registry.record_checkpoint(self.run_id, step, location, sha256, size, eval_loss, best)
         self.checkpoints.append(checkpoint)
         return checkpoint
 
@@ -107,13 +116,57 @@ class RunRecorder:
         """Flag the checkpoint the run hands on as best (recording it, with the sha256 and size of
         its ``weights`` file, if the trainer did not)."""
         recorded = next((c for c in self.checkpoints if c.step == step), None)
+        if recorded is None:  # recorded before the run was resumed
+            recorded = next((c for c in self.registry.get_run(self.run_id).checkpoints if c.step == step), None)
         if recorded is None:
             from rrg.train.callbacks import file_sha256
 
             return self.record_checkpoint(step, path, file_sha256(weights), weights.stat().st_size, eval_loss, True).id
+        if self.artifacts is not None:  # the folder gained the processor files: upload them too
+            self._upload(step, path, again=True)
         if not recorded.best:
             self.registry.mark_best_checkpoint(recorded.id)
         return recorded.id
+
+    def _upload(self, step: int, folder: Path, again: bool = False) -> str:
+        """Upload a checkpoint folder, then record its manifest in the run's plan entry; returns its URL.
+
+        ``again``: the folder was uploaded and recorded before; the recorded files stay in place
+        (only new or changed ones are sent) and the new manifest is recorded once it is written."""
+        from rrg.artifacts import PLAN_KEY, Manifest, plan_entry
+
+        keep = self._manifests.get(step, Manifest({})) if again else None
+        uploaded = self.artifacts.upload_folder(folder, f"checkpoints/{folder.name}", keep=keep)
+        self._manifests[step] = uploaded.listing
+        entry = plan_entry(self.registry.get_run(self.run_id).run.plan)
+        entry["checkpoints"][str(step)] = uploaded.entry()
+        self.registry.add_to_plan(self.run_id, PLAN_KEY, entry)
+        return uploaded.url
+
+
+class FollowerRecorder(RunRecorder):
+    """The recorder of a launched process other than the main one: the main process (global rank
+    0) alone writes to the registry, so this one records nothing."""
+
+    is_main = False
+
+    def log_training_metrics(self, step: int, metrics: dict[str, float]) -> None:
+        pass
+
+    def log_scores(self, step: int, split: str, values: dict[str, float], n: int | None = None) -> None:
+        pass
+
+    def record_checkpoint(self, step: int, path: Path, sha256: str, size: int, eval_loss: float | None, best: bool) -> Any:
+        return None
+
+    def heartbeat(self) -> None:
+        pass
+
+    def log_before(self, evaluation: ModelEvaluation | None) -> None:
+        pass
+
+    def hand_on(self, step: int, path: Path, weights: Path, eval_loss: float | None) -> int | None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -125,6 +178,8 @@ class PreparedRun:
     evaluation: FlareSplit
     parent: AdapterSource | None
     init_adapter: AdapterSource | None
+    processes: Any = None
+    """accelerate's ``PartialState`` when this is one of several launched processes (``plan.launch``), else None."""
 
 
 def run_recipe(
@@ -136,6 +191,7 @@ def run_recipe(
     events: RunEvents | None = None,
     prepared: PreparedRun | None = None,
     verbose: bool = False,
+    artifacts: str | None = None,
 ) -> Run:
     """Run ``recipe`` and record it; returns the :class:`~rrg.run.Run` handle.
 
@@ -144,16 +200,19 @@ def run_recipe(
     (checkpoints, the exported adapter) go to ``output_dir/<run id>/``. ``prepared`` is what
     :func:`prepare_run` returned for this recipe, registry and device, if the caller checked
     first (the CLI does, so a user error prints before any progress display). The libraries'
-    own progress bars and deprecation warnings stay quiet unless ``verbose``.
+    own progress bars and deprecation warnings stay quiet unless ``verbose``. ``artifacts`` (default
+    ``$RRG_ARTIFACTS_URL``) is an fsspec URL each checkpoint is uploaded under, as
+    ``<artifacts>/<run id>/checkpoints/...``, before it is recorded (see :mod:`rrg.artifacts`).
     """
     from rrg.logs import quiet_libraries
 
     with quiet_libraries(verbose):
-        return _run_recipe(recipe, registry, device, output_dir, events or RunEvents(), prepared)
+        return _run_recipe(recipe, registry, device, output_dir, events or RunEvents(), prepared, artifacts)
 
 
 def _run_recipe(
-    recipe: Recipe, registry: Registry | None, device: str | None, output_dir: str | Path, events: RunEvents, prepared: PreparedRun | None
+    recipe: Recipe, registry: Registry | None, device: str | None, output_dir: str | Path, events: RunEvents, prepared: PreparedRun | None,
+    artifacts: str | None = None,
 ) -> Run:
     from rrg.run import Run
 
@@ -166,13 +225,34 @@ def _run_recipe(
     elif prepared.plan.recipe_hash != recipe.hash:
         raise ValueError(f"the prepared run is of another recipe ({prepared.plan.recipe}, {prepared.plan.recipe_hash[:12]})")
     output_root = Path(output_dir).resolve()
+    store_url = None
     if prepared.plan.stage != "zero_shot":
         _require_output_dir(output_root)
-    run_id = _create_run(registry, recipe, prepared)
+        from rrg.artifacts import require_store
+
+        store_url = require_store(artifacts)
+    if prepared.plan.launch is not None:
+        from rrg.launch import is_launched
+
+        if not is_launched():  # start the plan's processes, each running this recipe
+            return _run_launched(recipe, registry, prepared, output_root, events, artifacts)
+        prepared = replace(prepared, processes=_process_group(recipe, prepared.plan))
+        run_id = _shared_run_id(registry, recipe, prepared)
+    else:
+        run_id = _create_run(registry, recipe, prepared)
+    if prepared.processes is not None and not prepared.processes.is_main_process:
+        _follow(recipe, prepared, output_root / run_id)
+        return Run(run_id, registry=registry, plan=prepared.plan)
     logs = tracker_folders(prepared.plan, output_root / run_id)
     if logs:
         registry.add_to_plan(run_id, "logs", logs)
-    _execute(registry, run_id, recipe, prepared, output_root / run_id, events)
+    store = None
+    if store_url is not None:
+        from rrg.artifacts import PLAN_KEY, ArtifactStore, new_plan_entry
+
+        store = ArtifactStore(f"{store_url}/{run_id}")
+        registry.add_to_plan(run_id, PLAN_KEY, new_plan_entry(store.url, output_root / run_id))
+    _execute(registry, run_id, recipe, prepared, output_root / run_id, events, artifacts=store)
     return Run(run_id, registry=registry, plan=prepared.plan)
 
 
@@ -207,7 +287,15 @@ def resume_run(
             f"run {run_id} ({run.recipe}) is {run.status.value}; only an interrupted or failed run resumes",
             hint="a running run is still alive; start a new version of its recipe to train again",
         )
-    checkpoint = _last_valid_checkpoint(detail)
+    from rrg.artifacts import plan_entry
+
+    stored = plan_entry(run.plan)
+    if stored is None:
+        checkpoint = _last_valid_checkpoint(detail)
+        run_dir = Path(checkpoint.path).parent.parent if checkpoint is not None else None
+        resume_from = Path(checkpoint.path) if checkpoint is not None else None
+    else:
+        checkpoint, run_dir, resume_from = _last_stored_checkpoint(registry, detail, stored)
     if checkpoint is None:
         raise RrgError(
             f"run {run_id} ({run.recipe}) has no recorded checkpoint left intact to resume from",
@@ -219,9 +307,51 @@ def resume_run(
         prepared = prepare_run(recipe, registry=registry, device=device or planned_device, events=events)
         _require_same_data(detail, prepared)
         registry.resume_run(run_id, checkpoint.step)
-        run_dir = Path(checkpoint.path).parent.parent
-        _execute(registry, run_id, recipe, prepared, run_dir, events, resume_from=Path(checkpoint.path))
+        store = None
+        if stored is not None:
+            from rrg.artifacts import PLAN_KEY, ArtifactStore
+
+            store = ArtifactStore(stored["url"])
+            if stored.get("local") != str(run_dir):
+                registry.add_to_plan(run_id, PLAN_KEY, {**stored, "local": str(run_dir)})
+        _execute(registry, run_id, recipe, prepared, run_dir, events, resume_from=resume_from, artifacts=store)
     return Run(run_id, registry=registry, plan=prepared.plan)
+
+
+def _last_stored_checkpoint(registry: Registry, detail: Any, stored: dict[str, Any]) -> tuple[Any, Path | None, Path | None]:
+    """For a run whose checkpoints are on shared storage: the newest recorded checkpoint that is
+    intact in the run's local folder, else whose stored copy verifies (its manifest against the
+    registry, every file against the manifest), copied into the local folder. The local folder is
+    the one recorded if it can be written here (the same machine, a shared disk), else
+    ``rrg_runs/<run id>`` in the working directory. Files a cut-off upload left are never read:
+    only recorded checkpoints, with their recorded manifests, are."""
+    import shutil
+
+    from rrg.artifacts import MANIFEST_PREFIX, fetch_checkpoint, is_url
+
+    run_id = detail.run.id
+    run_dir = Path(stored["local"])
+    try:
+        _require_output_dir(run_dir)
+    except RrgError:
+        run_dir = (DEFAULT_OUTPUT_DIR / run_id).resolve()
+        _require_output_dir(run_dir)
+    for checkpoint in sorted(detail.checkpoints, key=lambda c: c.step, reverse=True):
+        folder = run_dir / "checkpoints" / f"checkpoint-{checkpoint.step}"
+        if _intact_checkpoint(folder, checkpoint.sha256):
+            return checkpoint, run_dir, folder
+        if not is_url(checkpoint.path):
+            continue
+        try:
+            fetched = fetch_checkpoint(registry, run_id, checkpoint, what=f"run {run_id}")
+        except RrgError as exc:
+            warn_user(f"{exc.message}; trying an earlier checkpoint")
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(fetched, folder, ignore=shutil.ignore_patterns(f"{MANIFEST_PREFIX}*"))
+        if _intact_checkpoint(folder, checkpoint.sha256):
+            return checkpoint, run_dir, folder
+    return None, None, None
 
 
 def _last_valid_checkpoint(detail: Any) -> Any:
@@ -238,6 +368,15 @@ def _last_valid_checkpoint(detail: Any) -> Any:
         if file_sha256(weights) == checkpoint.sha256:
             return checkpoint
     return None
+
+
+def _intact_checkpoint(folder: Path, sha256: str) -> bool:
+    """The folder holds weights with ``sha256`` and the trainer state a resume needs."""
+    from rrg.provenance import file_sha256
+    from rrg.train.callbacks import weights_file
+
+    weights = weights_file(folder) if folder.is_dir() else None
+    return weights is not None and (folder / "trainer_state.json").is_file() and file_sha256(weights) == sha256
 
 
 def _require_same_data(detail: Any, prepared: PreparedRun) -> None:
@@ -262,7 +401,8 @@ def prepare_run(recipe: Recipe, *, registry: Registry, device: str | None = None
     """
     events = events or RunEvents()
     events.on_phase("planning")
-    plan = resolve_plan(recipe, device=device)
+    _register_demo_if_named(recipe, registry)
+    plan = resolve_plan(recipe, device=device, registry=registry)
     _check_recipe_version(registry, recipe)
     return _prepare(recipe, plan, registry, events)
 
@@ -294,10 +434,12 @@ def _prepare(recipe: Recipe, plan: Plan, registry: Registry, events: RunEvents) 
     events.on_phase("reading data")
     train = _read_training_data(plan, data) if plan.stage != "zero_shot" else None
     evaluation = load_flare(
-        plan.data.root, data.dataset, plan.data.eval_split, data.category,
+        plan.data.root, plan.data.dataset, plan.data.eval_split, plan.data.category,
         image_policy=data.image_policy, limit=data.max_eval_samples, task_types=REPORT_GENERATION,
         max_image_pixels=data.max_image_pixels,
     )
+    if plan.data.dataset_version_id is not None:
+        _require_registered_content(recipe, plan, registry, train, evaluation)
     _require_samples(evaluation, "data.max_eval_samples")
     _require_answers(evaluation, "evaluation.split" if spec.evaluation.split else "data.eval_split")
     _require_plain_text(evaluation, plan.model.family, ("question",))
@@ -305,6 +447,40 @@ def _prepare(recipe: Recipe, plan: Plan, registry: Registry, events: RunEvents) 
     parent = resolve_init_from(registry, plan.init_from) if plan.init_from else None
     init_adapter = resolve_model_adapter(registry, plan.model.init_adapter) if plan.model.init_adapter else None
     return PreparedRun(plan=plan, train=train, evaluation=evaluation, parent=parent, init_adapter=init_adapter)
+
+
+def _require_registered_content(recipe: Recipe, plan: Plan, registry: Registry, train: TrainingData | None, evaluation: FlareSplit) -> None:
+    """The data a run of a registered dataset version (``data.dataset: NAME@VERSION``) read still
+    has the fingerprints registered in that version (:func:`rrg.datasets.require_registered_content`)."""
+    from rrg.datasets import require_registered_content
+
+    version = registry.get_dataset_version(*plan.data.dataset_version.rsplit("@", 1))
+    categories = {source.dataset: source.category for source in plan.data.train_datasets or []}
+    reads = [(part, categories.get(part.name, plan.data.category)) for part in (train.parts if train is not None else ())]
+    reads.append((evaluation, plan.data.category))
+    require_registered_content(version, reads, recipe.source_path or recipe.ref, root=plan.data.root)
+
+
+def _register_demo_if_named(recipe: Recipe, registry: Registry) -> None:
+    """A recipe naming the demo set by its registered name (``data.dataset: demo-iu-xray@...``)
+    finds it registered: the demo set is registered on first use, as with ``data.root: demo``."""
+    from rrg.datasets import DEMO_NAME, demo_version, is_dataset_ref
+
+    dataset = recipe.spec.data.dataset
+    if is_dataset_ref(dataset) and dataset.split("@", 1)[0] == DEMO_NAME:
+        demo_version(registry)
+
+
+def _dataset_version_id(registry: Registry, recipe: Recipe, plan: Plan) -> int | None:
+    """The registered dataset version the run reads: the one its recipe named, or, for the bundled
+    demo set (``data.root: demo``), its registered version (registered on first use)."""
+    if plan.data.dataset_version_id is not None:
+        return plan.data.dataset_version_id
+    if recipe.spec.data.root == "demo":
+        from rrg.datasets import demo_version
+
+        return demo_version(registry).id
+    return None
 
 
 def _read_training_data(plan: Plan, data: Any) -> TrainingData:
@@ -496,8 +672,108 @@ def _create_run(registry: Registry, recipe: Recipe, prepared: PreparedRun) -> st
         tags=recipe.spec.tags,
         datasets=datasets,
         external_model_id=(start.external_model_id if start is not None else None),
+        dataset_version_id=_dataset_version_id(registry, recipe, plan),
     )
     return run.id
+
+
+def _process_group(recipe: Recipe, plan: Plan) -> Any:
+    """Join the job's process group (gloo on the CPU, NCCL on GPUs, from torchrun's environment)
+    after checking it has as many processes as the plan asks for; accelerate's ``PartialState``."""
+    from accelerate import PartialState
+
+    from rrg.launch import check_launched_world
+
+    check_launched_world(plan, recipe.source_path or recipe.ref)
+    return PartialState(cpu=plan.device == "cpu")
+
+
+def _shared_run_id(registry: Registry, recipe: Recipe, prepared: PreparedRun) -> str:
+    """The run every launched process records into: the one ``rrg run`` created before launching
+    (``RRG_RUN_ID``), or one the main process creates now; the main process hands its id to the
+    others, or the reason it could not, so no process waits for a run that does not exist."""
+    from accelerate.utils import broadcast_object_list
+
+    from rrg.launch import RUN_ID_ENV
+
+    processes = prepared.processes
+    payload: list[Any] = [None]
+    if processes.is_main_process:
+        given = os.environ.get(RUN_ID_ENV)
+        try:
+            payload = [("run", _adopt_run(registry, recipe, given) if given else _create_run(registry, recipe, prepared))]
+        except BaseException as exc:
+            broadcast_object_list([("error", f"{type(exc).__name__}: {exc}")], from_process=0)
+            raise
+    broadcast_object_list(payload, from_process=0)
+    kind, value = payload[0]
+    if kind == "error":
+        raise RrgError(f"process {processes.process_index}: the main process could not record the run ({value})", hint="see the main process's message")
+    return value
+
+
+def _adopt_run(registry: Registry, recipe: Recipe, run_id: str) -> str:
+    """The run ``rrg run`` created for the launched processes: pending, of this very recipe."""
+    from rrg.launch import RUN_ID_ENV
+
+    run = registry.get_run(run_id).run
+    if run.recipe != recipe.ref or run.status.value != "pending":
+        raise RrgError(
+            f"{RUN_ID_ENV}={run_id}: run {run.id} is {run.status.value}, of {run.recipe}; the launched processes run {recipe.ref} in a new (pending) run",
+            hint=f"unset {RUN_ID_ENV}: the main process then creates the run",
+        )
+    return run.id
+
+
+def _run_launched(recipe: Recipe, registry: Registry, prepared: PreparedRun, output_root: Path, events: RunEvents, artifacts: str | None) -> Run:
+    """Run a plan of several processes on this machine: create the run, start torchrun with the
+    run's id in ``RRG_RUN_ID`` (each process runs ``rrg run name@version``, read back from the
+    registry, so every process runs the recipe recorded), wait, and make sure the run ends in a
+    final status: processes that died without recording one leave it ``failed``."""
+    from rrg.launch import LaunchError, WorkerArgs, run_launched
+    from rrg.run import Run
+
+    plan = prepared.plan
+    if plan.launch.nodes != 1:
+        raise LaunchError(
+            f"{recipe.source_path or recipe.ref}: hardware.nodes {plan.launch.nodes}: `rrg run` starts the processes of one machine",
+            hint="submit it with `rrg launch RECIPE --slurm`, or run the command of `rrg run --print-launch` on every machine",
+        )
+    if registry.url in ("sqlite://", "sqlite:///:memory:"):
+        raise LaunchError(
+            f"{recipe.source_path or recipe.ref}: {plan.launch.world_size} processes cannot share an in-memory registry",
+            hint="give a registry file or server (--registry, RRG_REGISTRY_URL)",
+        )
+    run_id = _create_run(registry, recipe, prepared)
+    events.on_phase(f"training in {plan.launch.world_size} processes" if plan.stage != "zero_shot" else f"evaluating in {plan.launch.world_size} processes")
+    worker = WorkerArgs(recipe.ref, device=plan.device if plan.device == "cpu" else None, output_dir=str(output_root))
+    environment = {"RRG_REGISTRY_URL": registry.url}
+    if artifacts is not None:
+        environment["RRG_ARTIFACTS_URL"] = artifacts
+    try:
+        status = run_launched(plan, worker, run_id, environment=environment)
+    except KeyboardInterrupt as exc:
+        if registry.get_run(run_id).run.status.value in ("pending", "running"):
+            registry.finish_run(run_id, "interrupted", "interrupted (Ctrl-C) while its processes ran")
+        exc.rrg_run = (run_id, recipe.ref, plan.stage)
+        raise
+    run = registry.get_run(run_id).run
+    if run.status.value in ("pending", "running"):
+        registry.finish_run(run_id, "failed", f"its {plan.launch.world_size} processes exited with status {status} before recording an outcome")
+        run = registry.get_run(run_id).run
+    if run.status.value != "succeeded":
+        raise LaunchError(
+            f"run {run_id} ({recipe.ref}) is {run.status.value} after its {plan.launch.world_size} processes exited with status {status}: {(run.error or '').splitlines()[0] if run.error else 'no error recorded'}",
+            hint="the processes' own output above says what went wrong",
+        )
+    return Run(run_id, registry=registry, plan=plan)
+
+
+def _follow(recipe: Recipe, prepared: PreparedRun, run_dir: Path) -> None:
+    """A launched process other than the main one: the same stage, in step with the others,
+    recording nothing (the main process records the run's outcome)."""
+    with sigterm_as_interrupt():
+        _run_stage(recipe, prepared, FollowerRecorder(None, ""), run_dir, RunEvents())  # type: ignore[arg-type]
 
 
 def _still_running(registry: Registry, run_id: str) -> bool:
@@ -596,9 +872,9 @@ def _disk_full_as_user_error(checkpoints: Path, recorder: RunRecorder) -> Iterat
 
 def _execute(
     registry: Registry, run_id: str, recipe: Recipe, prepared: PreparedRun, run_dir: Path, events: RunEvents,
-    resume_from: Path | None = None,
+    resume_from: Path | None = None, artifacts: ArtifactStore | None = None,
 ) -> None:
-    recorder = RunRecorder(registry, run_id)
+    recorder = RunRecorder(registry, run_id, artifacts=artifacts)
     if resume_from is None:
         registry.start_run(run_id)
     started = time.perf_counter()
@@ -707,8 +983,10 @@ def _score_base(plan: Plan, family: Any, prepared: PreparedRun, progress: Callab
     return result
 
 
-def _evaluate(plan: Plan, model: Any, processor: Any, family: Any, prepared: PreparedRun, progress: Callable[[int, int], None]) -> ModelEvaluation:
-    """Generate and score on the evaluation split with the plan's generation settings."""
+def _evaluate(plan: Plan, model: Any, processor: Any, family: Any, prepared: PreparedRun, progress: Callable[[int, int], None]) -> ModelEvaluation | None:
+    """Generate and score on the evaluation split with the plan's generation settings. Launched
+    processes each generate their share; the main process gathers and scores them, the others
+    get None."""
     from rrg.evaluation import evaluate_model
 
     generation = plan.generation
@@ -721,6 +999,7 @@ def _evaluate(plan: Plan, model: Any, processor: Any, family: Any, prepared: Pre
         num_beams=generation["num_beams"],
         truncate_chars=generation["truncate_chars"],
         progress=progress,
+        processes=prepared.processes,
     )
 
 
@@ -734,6 +1013,8 @@ def _score_every(plan: Plan, processor: Any, family: Any, prepared: PreparedRun,
 
     def score(model: Any) -> dict[str, float]:
         evaluation = _evaluate(plan, model, processor, family, prepared, lambda done, total: None)
+        if evaluation is None:  # a launched process other than the main one: the main one scores
+            return {}
         sizes["n"] = evaluation.scores.n
         return _report_metrics(evaluation)
 
@@ -830,7 +1111,8 @@ def _run_stage(
             callbacks.append(_score_every(plan, processor, family, prepared, recorder))
         run_dir.mkdir(parents=True, exist_ok=True)
         events.on_phase("training")
-        with _disk_full_as_user_error(run_dir / "checkpoints", recorder), _tracker_folders(plan, run_dir):
+        disk_full = _disk_full_as_user_error(run_dir / "checkpoints", recorder) if recorder.is_main else contextlib.nullcontext()
+        with disk_full, _tracker_folders(plan, run_dir):
             if plan.stage == "sft":
                 from rrg.train.sft import run_sft
 

@@ -92,31 +92,45 @@ def generate_for_split(
     batch_size: int,
     num_beams: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    processes: Any = None,
 ) -> list[str]:
     """Generate one report per row of ``data`` (columns ``question``, ``image_paths``), loading
     each batch's images only when it is generated. ``model`` is a transformers model, or a
     :class:`~rrg.generation.VllmGenerator` (``hardware.generation: vllm``), which is handed
-    ``batch_size`` prompts at a time."""
+    ``batch_size`` prompts at a time.
+
+    ``processes`` (accelerate's ``PartialState`` of a launched run) shares the work: the batches,
+    cut as one process would cut them, are split into consecutive runs, one per process
+    (``split_between_processes``), and the reports gathered back in sample order on every
+    process. Each sample is generated in the same batch, with the same padding, as in one
+    process, so the reports are the same."""
     from rrg.data.flare import load_images
     from rrg.generation import VllmGenerator, generate_reports
 
     questions: Sequence[str] = data["question"]
     image_paths: Sequence[list[str]] = data["image_paths"]
     total = len(questions)
+    batches = [range(start, min(start + batch_size, total)) for start in range(0, total, batch_size)]
+    shared = processes is not None and processes.num_processes > 1
+    if shared:
+        with processes.split_between_processes(batches) as own:
+            batches = list(own)
+    share = sum(len(batch) for batch in batches)
     predictions: list[str] = []
-    for start in range(0, total, batch_size):
-        batch = [
-            {"question": questions[i], "images": load_images(image_paths[i])}
-            for i in range(start, min(start + batch_size, total))
-        ]
+    for indices in batches:
+        batch = [{"question": questions[i], "images": load_images(image_paths[i])} for i in indices]
         if isinstance(model, VllmGenerator):
             predictions.extend(model.generate(processor, family, batch, max_new_tokens=max_new_tokens))
         else:
             predictions.extend(
                 generate_reports(model, processor, family, batch, max_new_tokens=max_new_tokens, batch_size=batch_size, num_beams=num_beams)
             )
-        if progress is not None:
-            progress(len(predictions), total)
+        if progress is not None:  # a launched process counts its own share, scaled to the whole
+            progress(min(total, round(len(predictions) * total / share)) if shared else len(predictions), total)
+    if shared:
+        from accelerate.utils import gather_object
+
+        predictions = gather_object(predictions)  # concatenated in process order: sample order
     return predictions
 
 
@@ -189,11 +203,14 @@ def evaluate_model(
     num_beams: int = 1,
     truncate_chars: int | None = 500,
     progress: Callable[[int, int], None] | None = None,
-) -> ModelEvaluation:
+    processes: Any = None,
+) -> ModelEvaluation | None:
     """Generate a report for every sample of ``data`` and score it against the sample's answer.
 
     Predictions are kept as generated; the scores see them cut to ``truncate_chars`` characters
-    (the study's protocol, 500).
+    (the study's protocol, 500). With ``processes`` (a launched run), every process generates
+    its share (:func:`generate_for_split`) and the main process scores them all; the others
+    return None.
     """
     from rrg.metrics import evaluate
 
@@ -206,9 +223,12 @@ def evaluate_model(
         )
     started = time.perf_counter()
     predictions = generate_for_split(
-        model, processor, family, data, max_new_tokens=max_new_tokens, batch_size=batch_size, num_beams=num_beams, progress=progress
+        model, processor, family, data, max_new_tokens=max_new_tokens, batch_size=batch_size, num_beams=num_beams, progress=progress,
+        processes=processes,
     )
     seconds = time.perf_counter() - started
+    if processes is not None and not processes.is_main_process:
+        return None
     scores = evaluate(predictions, list(answers), metrics=list(metrics), truncate_chars=truncate_chars)
     return ModelEvaluation(
         split=split,

@@ -12,6 +12,7 @@ the CPU instead and turns those requests into their CPU equivalents, each listed
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -86,6 +87,8 @@ class PlanTrainingDataset(_PlanPart):
 class PlanData(_PlanPart):
     root: str
     dataset: str = Field(description="The data set evaluated on (and trained on, unless data.train names others).")
+    dataset_version: str | None = Field(default=None, description="The registered dataset version data.dataset named (name@version); null: data.root.")
+    dataset_version_id: int | None = Field(default=None, description="Its id in the registry the plan was resolved against.")
     category: str
     train_split: str | None
     eval_split: str
@@ -113,6 +116,18 @@ class PlanTraining(_PlanPart):
     max_length: int = Field(description="Longest sample in tokens. SFT: longer ones are truncated (by TRL); GRPO: each prompt plus max_completion_length must fit, checked before the run.")
     early_stopping_patience: int | None = Field(default=None, description="SFT: evaluation rounds without a lower validation loss before training stops.")
     score_every: int | None = Field(default=None, description="GRPO: the policy is scored on the evaluation samples every this many steps (eval/<metric>).")
+
+
+class PlanLaunch(_PlanPart):
+    """How a run of more than one process starts: torchrun on every machine, each process running
+    the same ``rrg run``; only the main process (global rank 0) writes to the registry."""
+
+    launcher: Literal["torchrun"] = Field(default="torchrun", description="What starts the processes (`python -m torch.distributed.run`).")
+    nodes: int = Field(description="Machines (hardware.nodes).")
+    processes_per_node: int = Field(description="Processes on each machine: hardware.gpus on GPUs, hardware.processes on the CPU.")
+    world_size: int = Field(description="Processes in all: nodes × processes_per_node.")
+    strategy: Literal["ddp", "fsdp", "deepspeed_zero2", "deepspeed_zero3"] = Field(description="How the processes share training (hardware.strategy).")
+    backend: Literal["gloo", "nccl"] = Field(description="torch.distributed backend: gloo on the CPU, NCCL on GPUs.")
 
 
 class PlanLogging(_PlanPart):
@@ -145,7 +160,8 @@ class Plan(_PlanPart):
     memory: PlanMemory | None
     notes: list[str] = Field(default_factory=list, description="Decisions worth knowing: CPU substitutions, ignored settings.")
     accelerator: str = Field(default="auto", description="The accelerator the recipe asked for (hardware.accelerator).")
-    gpus: int | None = Field(default=None, description="GPUs the run uses (hardware.gpus); null on the CPU.")
+    gpus: int | None = Field(default=None, description="GPUs the run uses on each machine (hardware.gpus); null on the CPU.")
+    launch: PlanLaunch | None = Field(default=None, description="Several processes (hardware.gpus, processes, nodes): how they start; null: one process.")
     num_threads: int | None = Field(default=None, description="CPU threads torch may use (hardware.num_threads); null: torch's default.")
     training: PlanTraining | None = Field(default=None, description="rrg's own training settings (checks, early stopping, GRPO checkpoint scoring).")
     logging: PlanLogging | None = Field(default=None, description="Live training logs besides the registry.")
@@ -167,11 +183,16 @@ def resolve_plan(
     device: Literal["cpu", "cuda"] | None = None,
     hardware: Hardware | None = None,
     count_parameters: bool = True,
+    elsewhere: bool = False,
+    registry: Any = None,
 ) -> Plan:
     """Resolve ``recipe`` against this machine (or ``hardware``), without loading any weights.
 
     ``device="cpu"`` runs a GPU recipe on the CPU anyway (for the tiny twins): CUDA-only choices
     become their CPU equivalents and each substitution is listed in ``Plan.notes``.
+    ``elsewhere``: ``hardware`` describes other machines (a SLURM job's, planned on a login
+    machine): TRL's checks of precision and sharding, which look at this machine, are left to
+    the plan each process makes there; TRL checks every other setting here.
     """
     spec = recipe.spec
     notes: list[str] = []
@@ -199,22 +220,8 @@ def resolve_plan(
     else:
         run_device = hardware.device
 
-    # -- GPUs
-    gpus = spec.hardware.gpus
-    if gpus is not None:
-        if run_device == "cpu":
-            if not forced_cpu:
-                raise PlanError(
-                    f"{where}: hardware.gpus: {gpus} needs a CUDA GPU; this run is on the CPU",
-                    hint="remove hardware.gpus, or run it on a GPU machine",
-                )
-            notes.append(f"--device cpu: hardware.gpus {gpus} ignored")
-            gpus = None
-        elif gpus > 1:
-            raise PlanError(
-                f"{where}: hardware.gpus: {gpus}: rrg runs a recipe in one process on one GPU",
-                hint="set hardware.gpus: 1",
-            )
+    # -- GPUs, processes and machines
+    gpus, launch = _plan_launch(spec, run_device, forced_cpu, hardware, where, notes)
 
     # -- precision
     precision = spec.hardware.precision
@@ -291,7 +298,11 @@ def resolve_plan(
     backend = spec.hardware.backend
     if backend == "auto":
         backend = "unsloth" if (run_device == "cuda" and hardware.unsloth and family_name in UNSLOTH_FAMILIES) else "transformers"
-        notes.append(f"hardware.backend auto: {'Unsloth' if backend == 'unsloth' else 'transformers + PEFT'}")
+        if backend == "unsloth" and launch is not None:
+            notes.append(f"hardware.backend auto: transformers + PEFT (Unsloth trains in one process; this run has {launch.world_size})")
+            backend = "transformers"
+        else:
+            notes.append(f"hardware.backend auto: {'Unsloth' if backend == 'unsloth' else 'transformers + PEFT'}")
         if backend == "unsloth" and spec.hardware.generation == "vllm":
             notes.append("backend auto → transformers + PEFT: hardware.generation vllm runs through TRL's vLLM integration, not Unsloth's")
             backend = "transformers"
@@ -309,11 +320,18 @@ def resolve_plan(
                 f"{where}: hardware.backend: unsloth does not train the {family.display_name} rrg runs (its native implementation)",
                 hint="set hardware.backend: auto (transformers + PEFT)",
             )
+        elif launch is not None:
+            raise PlanError(
+                f"{where}: hardware.backend: unsloth trains in one process, and this run has {launch.world_size} ({_processes_keys(spec)})",
+                hint="set hardware.backend: auto or transformers (transformers + PEFT runs distributed), or run one process",
+            )
         elif not hardware.unsloth:
             raise MissingDependencyError(f"{where}: hardware.backend: unsloth is not installed", hint="pip install 'rrg-sdk[gpu]'")
 
     # -- text generation (GRPO's samples, evaluation)
     generation_backend = _generation_backend(spec, family, plan_adapter, backend, run_device, forced_cpu, hardware, where, notes)
+    if launch is not None:
+        _check_distributed(spec, launch, plan_adapter, generation_backend, where)
 
     # -- optimizer and trainer config
     optimizer: str | None = None
@@ -332,9 +350,9 @@ def resolve_plan(
                 )
             else:
                 raise MissingDependencyError(f"{where}: training.optimizer: adamw_8bit needs bitsandbytes", hint="pip install 'rrg-sdk[gpu]'")
-        trainer = _trainer_kwargs(spec, run_device, precision, optimizer)
+        trainer = _trainer_kwargs(spec, run_device, precision, optimizer, launch)
         try:
-            check_trl_config(spec.stage.kind, trainer, hardware)
+            check_trl_config(spec.stage.kind, _here(trainer) if elsewhere else trainer, hardware)
         except ValueError as exc:
             message = _first_line(exc)
             keys = _recipe_keys(message, trainer)
@@ -357,7 +375,7 @@ def resolve_plan(
     init_from = getattr(spec.stage, "init_from", None)
 
     # -- data
-    data = _plan_data(spec, where)
+    data = _plan_data(spec, where, registry)
 
     # -- parameters and memory
     parameters = memory = None
@@ -421,11 +439,151 @@ def resolve_plan(
         notes=notes,
         accelerator=accelerator,
         gpus=gpus if run_device == "cuda" else None,
+        launch=launch,
         num_threads=spec.hardware.num_threads,
         training=plan_training,
         logging=plan_logging,
         publish=spec.publish.model_dump(mode="json") if spec.publish is not None else None,
     )
+
+
+def _processes_keys(spec: Any) -> str:
+    """The recipe keys that set a run's process count, as written (``hardware.gpus 2, hardware.nodes 2``)."""
+    hw = spec.hardware
+    keys = [f"hardware.{key} {getattr(hw, key)}" for key in ("gpus", "processes") if getattr(hw, key) is not None]
+    if hw.nodes != 1:
+        keys.append(f"hardware.nodes {hw.nodes}")
+    return ", ".join(keys)
+
+
+def _plan_launch(
+    spec: Any, run_device: str, forced_cpu: bool, hardware: Hardware, where: Any, notes: list[str]
+) -> tuple[int | None, PlanLaunch | None]:
+    """GPUs per machine and, for more than one process, how they start.
+
+    On the CPU the processes are ``hardware.processes`` (``hardware.gpus`` is refused, or ignored
+    with ``--device cpu``) and only DDP over gloo shards nothing; on GPUs one process drives each
+    of ``hardware.gpus`` (``hardware.processes`` is refused) and ``hardware.strategy`` picks DDP,
+    FSDP or DeepSpeed ZeRO. A sharding strategy with one process in all is refused.
+    """
+    hw = spec.hardware
+    gpus = hw.gpus
+    strategy = hw.strategy
+    if run_device == "cpu":
+        if gpus is not None:
+            if not forced_cpu:
+                raise PlanError(
+                    f"{where}: hardware.gpus: {gpus} needs a CUDA GPU; this run is on the CPU",
+                    hint="remove hardware.gpus (hardware.processes sets CPU processes), or run it on a GPU machine",
+                )
+            notes.append(f"--device cpu: hardware.gpus {gpus} ignored")
+            gpus = None
+        if strategy != "ddp":
+            if not forced_cpu:
+                raise PlanError(
+                    f"{where}: hardware.strategy: {strategy} needs CUDA GPUs; this run is on the CPU",
+                    hint="set hardware.strategy: ddp (the CPU's only one), or run it on GPU machines",
+                )
+            notes.append(f"--device cpu: hardware.strategy {strategy} → ddp")
+            strategy = "ddp"
+        per_node = hw.processes or 1
+    else:
+        if hw.processes is not None:
+            raise PlanError(
+                f"{where}: hardware.processes: {hw.processes} is for CPU runs; on GPUs each process drives one GPU",
+                hint=f"set hardware.gpus: {hw.processes} instead",
+            )
+        per_node = gpus or 1
+        if hardware.gpu_count and per_node > hardware.gpu_count:
+            raise PlanError(
+                f"{where}: hardware.gpus: {per_node} GPUs per machine, and {hardware.describe()} has {hardware.gpu_count}",
+                hint=f"set hardware.gpus: {hardware.gpu_count} or less, or run it where the GPUs are (rrg launch --slurm)",
+            )
+    world = hw.nodes * per_node
+    if world == 1:
+        if strategy != "ddp":
+            raise PlanError(
+                f"{where}: hardware.strategy: {strategy} shards training over processes, and this run has one",
+                hint="raise hardware.gpus or hardware.nodes, or remove hardware.strategy",
+            )
+        return gpus, None
+    if strategy.startswith("deepspeed") and importlib.util.find_spec("deepspeed") is None:
+        raise MissingDependencyError(
+            f"{where}: hardware.strategy: {strategy} needs the deepspeed package, which is not installed",
+            hint="pip install 'rrg-sdk[deepspeed]', or set hardware.strategy: ddp or fsdp",
+        )
+    launch = PlanLaunch(
+        nodes=hw.nodes,
+        processes_per_node=per_node,
+        world_size=world,
+        strategy=strategy,
+        backend="gloo" if run_device == "cpu" else "nccl",
+    )
+    machines = f"{hw.nodes} machines × {per_node}" if hw.nodes > 1 else "one machine"
+    what = "evaluation generation is sharded over them" if spec.stage.kind == "zero_shot" else (
+        f"each optimizer step takes {world} × training.per_device_batch_size × training.gradient_accumulation_steps samples; "
+        "evaluation generation is sharded over them"
+    )
+    notes.append(f"{world} processes ({machines}, {strategy} over {launch.backend}, started by torchrun): {what}")
+    return gpus, launch
+
+
+def _check_distributed(spec: Any, launch: PlanLaunch, adapter: PlanAdapter | None, generation: str, where: Any) -> None:
+    """What rrg does not run in several processes: vLLM generation (its engine would claim each
+    process's GPU as a whole), and 4-bit/8-bit base weights sharded by FSDP or ZeRO-3."""
+    if generation == "vllm":
+        raise PlanError(
+            f"{where}: hardware.generation: vllm runs in one process, and this run has {launch.world_size} ({_processes_keys(spec)})",
+            hint="set hardware.generation: transformers, or run one process",
+        )
+    if adapter is not None and adapter.kind == "qlora" and launch.strategy in ("fsdp", "deepspeed_zero3"):
+        raise PlanError(
+            f"{where}: adapter.kind: qlora: hardware.strategy {launch.strategy} would shard the {adapter.bits}-bit base weights, which rrg does not support",
+            hint="use hardware.strategy: ddp or deepspeed_zero2 with qlora (each process holds the quantised base), or adapter.kind: lora",
+        )
+
+
+def _here(trainer: dict[str, Any]) -> dict[str, Any]:
+    """TRL settings that this machine can check for other machines: without precision, device and sharding."""
+    left_out = ("fsdp", "fsdp_config", "deepspeed")
+    return {**{k: v for k, v in trainer.items() if k not in left_out}, "bf16": False, "fp16": False, "use_cpu": True}
+
+
+DEEPSPEED_AUTO: dict[str, Any] = {
+    "train_micro_batch_size_per_gpu": "auto",
+    "train_batch_size": "auto",
+    "gradient_accumulation_steps": "auto",
+    "gradient_clipping": "auto",
+    "bf16": {"enabled": "auto"},
+    "fp16": {"enabled": "auto"},
+}
+"""The DeepSpeed settings transformers fills in from the TRL config (``auto``), so the recipe's
+batch, accumulation, clipping and precision are the ones DeepSpeed runs with."""
+
+
+def _strategy_kwargs(launch: PlanLaunch, gradient_checkpointing: bool) -> dict[str, Any]:
+    """``hardware.strategy`` in transformers' words: FSDP2 through ``fsdp``/``fsdp_config`` (full
+    state dicts, so checkpoints are ordinary adapter files; FSDP's own activation checkpointing),
+    DeepSpeed ZeRO through a ``deepspeed`` config dict. DDP needs nothing: the Trainer wraps the
+    model itself when torchrun's environment says there are several processes."""
+    if launch.strategy == "fsdp":
+        return {
+            "fsdp": True,
+            "fsdp_config": {
+                "version": 2,
+                "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+                "state_dict_type": "FULL_STATE_DICT",
+                "activation_checkpointing": gradient_checkpointing,
+            },
+            "activation_checkpointing": False,
+        }
+    if launch.strategy in ("deepspeed_zero2", "deepspeed_zero3"):
+        stage = 2 if launch.strategy == "deepspeed_zero2" else 3
+        zero: dict[str, Any] = {"stage": stage, "overlap_comm": True, "contiguous_gradients": True}
+        if stage == 3:
+            zero["stage3_gather_16bit_weights_on_model_save"] = True
+        return {"deepspeed": {**DEEPSPEED_AUTO, "zero_optimization": zero}}
+    return {}
 
 
 TRACKER_PACKAGES: dict[str, tuple[str, ...]] = {
@@ -497,8 +655,9 @@ def check_trl_config(stage: str, kwargs: dict[str, Any], hardware: Hardware) -> 
     write_cache_file(marker, text)
 
 
-def _trainer_kwargs(spec: Any, device: str, precision: str, optimizer: str) -> dict[str, Any]:
-    """The recipe's training section in TRL's words, with every TRL default that rrg overrides set."""
+def _trainer_kwargs(spec: Any, device: str, precision: str, optimizer: str, launch: PlanLaunch | None = None) -> dict[str, Any]:
+    """The recipe's training section in TRL's words, with every TRL default that rrg overrides set
+    (and, for several processes, the sharding of ``hardware.strategy``)."""
     t = spec.training
     common: dict[str, Any] = {
         "seed": spec.seed,
@@ -531,6 +690,8 @@ def _trainer_kwargs(spec: Any, device: str, precision: str, optimizer: str) -> d
     }
     if spec.logging is not None and spec.logging.report_to:
         common["project"] = spec.logging.project or spec.name
+    if launch is not None:
+        common.update(_strategy_kwargs(launch, t.gradient_checkpointing))
     if spec.stage.kind == "sft":
         return {
             **common,
@@ -655,21 +816,40 @@ def _model_source(family: Any, model_id: str, where: Any) -> str:
     return model_id
 
 
-def _plan_data(spec: Any, where: Any) -> PlanData:
+def _plan_data(spec: Any, where: Any, registry: Any = None) -> PlanData:
     """The data a run reads: each training data set and the evaluation split, counted from the
-    question files; ``data.expect`` checked against the counts."""
+    question files; ``data.expect`` checked against the counts. A registered ``data.dataset``
+    (``NAME@VERSION``) is resolved through ``registry`` (default: ``Registry.default()``) to its
+    root, FLARE data set and category, and every split read must be registered in that version."""
     from rrg.data.flare import REPORT_GENERATION, count_questions
     from rrg.data.layout import resolve_data_root
+    from rrg.datasets import is_dataset_ref, require_registered_split, resolve
 
     data = spec.data
+    trains = spec.stage.kind != "zero_shot"
+    eval_split = spec.evaluation.split or data.eval_split
+    registered = None
+    if is_dataset_ref(data.dataset):
+        registered = resolve(data.dataset, registry, category=data.category, eval_split=eval_split, where=where)
+        # data.root beside a registered name: the same registered content, read from a copy elsewhere
+        # (another machine's mount); the fingerprints are checked all the same
+        root = data.root if data.root is not None else registered.root
+        data = data.model_copy(update={"root": root, "dataset": registered.flare_dataset, "category": registered.category})
+        spec = spec.model_copy(update={"data": data})
     try:
         root = resolve_data_root(data.root, data.dataset, data.category)
     except RrgError as exc:  # name the recipe the setting comes from
         raise type(exc)(f"{where}: {exc.message}", hint=exc.hint) from None
 
-    trains = spec.stage.kind != "zero_shot"
-    eval_split = spec.evaluation.split or data.eval_split
+    if registered is not None and registered.version is not None:  # before any file is read: the splits read are those registered
+        require_registered_split(registered.version, data.dataset, eval_split, data.category, where, "data.eval_split")
+        if trains and data.train is None:
+            require_registered_split(registered.version, data.dataset, data.train_split, data.category, where, "data.train_split")
     train_datasets = _plan_training_datasets(spec, root, where) if trains else None
+    version = registered.version if registered is not None else None
+    if version is not None:
+        for source in train_datasets or []:
+            require_registered_split(registered.version, source.dataset, data.train_split, source.category, where, "data.train_split")
     try:
         evaluated = count_questions(root, data.dataset, eval_split, data.category, limit=data.max_eval_samples, task_types=REPORT_GENERATION)
     except RrgError as exc:
@@ -678,6 +858,8 @@ def _plan_data(spec: Any, where: Any) -> PlanData:
         root=str(root),
         dataset=data.dataset,
         category=data.category,
+        dataset_version=version.ref if version is not None else None,
+        dataset_version_id=version.id if version is not None else None,
         train_split=data.train_split if trains else None,
         eval_split=eval_split,
         train_datasets=train_datasets,
@@ -686,8 +868,8 @@ def _plan_data(spec: Any, where: Any) -> PlanData:
         expect=dict(data.expect) if data.expect else None,
         image_policy=data.image_policy,
         max_image_pixels=data.max_image_pixels,
-        credentialed=data.credentialed,
-        license=data.license,
+        credentialed=data.credentialed or (version is not None and version.credentialed),
+        license=data.license or (version.license if version is not None else None),
     )
     problem = expectation_problem(plan_data, plan_data.train_size, plan_data.eval_size)
     if problem is not None:
@@ -889,6 +1071,9 @@ TRL_TO_RECIPE_KEYS: dict[str, tuple[str, ...]] = {
     "max_length": ("training.max_length",),
     "optim": ("training.optimizer",),
     "bf16": ("hardware.precision",),
+    "fsdp": ("hardware.strategy",),
+    "fsdp_config": ("hardware.strategy",),
+    "deepspeed": ("hardware.strategy",),
     "fp16": ("hardware.precision",),
 }
 """The recipe keys behind the TRL config fields rrg sets, to name them when TRL rejects a value."""

@@ -69,9 +69,17 @@ class Run:
 
     @property
     def adapter_path(self) -> Path | None:
-        """The adapter the run handed on (its best checkpoint), if it trained one."""
+        """The local folder of the adapter the run handed on (its best checkpoint), if it trained
+        one. An adapter kept on shared storage (``RRG_ARTIFACTS_URL``) is fetched into the local
+        artefacts cache and verified first (:func:`rrg.artifacts.fetch_checkpoint`)."""
         best = [c for c in self.detail.checkpoints if c.best]
-        return Path(best[-1].path) if best else None
+        if not best:
+            return None
+        from rrg.artifacts import fetch_checkpoint, is_url
+
+        if is_url(best[-1].path):
+            return fetch_checkpoint(self.registry, self.id, best[-1], what=f"run {self.id}")
+        return Path(best[-1].path)
 
     @property
     def plan(self) -> dict[str, Any] | None:

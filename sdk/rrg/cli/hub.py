@@ -5,6 +5,7 @@ Thin wrappers over :mod:`rrg.hub`; see docs/hub.md.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -36,8 +37,18 @@ def _destination(registry, run_id: str, repo: str | None, private: bool | None) 
     return repo, private
 
 
+def _run_or_model(registry, ref: str):
+    """RUN (id or prefix) -> (run id, None); ``model:NAME@VERSION|ALIAS`` -> (its run, the version),
+    its files verified."""
+    if ref.startswith("model:"):
+        from rrg.hub.publish import registered_run
+
+        return registered_run(registry, ref)
+    return registry.resolve_run_id(ref), None
+
+
 @click.command("card")
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN|model:NAME@VERSION")
 @click.option(
     "--repo",
     default=None,
@@ -69,18 +80,20 @@ def card(
     template: str,
     registry,
 ) -> None:
-    """Render the model card of RUN (validated, not published).
+    """Render the model card of RUN, or of a registered model version (validated, not published).
 
     \b
     Examples:
       rrg card 3fa2                       print the card
       rrg card 3fa2 -o README.md --repo my-org/qwen3-vl-4b-iu-xray-sft
+      rrg card model:iu-report@paper
     """
     from rrg.hub.card import render_card
     from rrg.hub.publish import check_repo_id
     from rrg.hub.run_record import publishable_run
 
-    record = publishable_run(registry, run_id)
+    run_id, registered = _run_or_model(registry, run_id)
+    record = publishable_run(registry, run_id, registered)
     if repo is None:
         publish = record.spec.publish
         repo = publish.repo if publish is not None else f"your-org/{record.detail.recipe.name}"
@@ -109,7 +122,7 @@ def card(
 
 
 @click.command("publish")
-@click.argument("run_id", metavar="RUN")
+@click.argument("run_id", metavar="RUN|model:NAME@VERSION")
 @click.option(
     "--repo",
     default=None,
@@ -160,6 +173,8 @@ def publish(
 ) -> None:
     """Upload RUN's adapter, model card, recipe and results to a Hub repository in one commit.
 
+    Instead of RUN, model:NAME@VERSION or model:NAME@ALIAS publishes a registered model version
+    (the run behind it, its files checked against their registered sha256); the card names it.
     The token comes from HF_TOKEN or `hf auth login`; it is never stored. Publishing the same
     run again makes no new commit and no second record.
 
@@ -168,10 +183,11 @@ def publish(
       rrg publish 3fa2 --repo my-org/qwen3-vl-4b-iu-xray-sft --dry-run
       rrg publish 3fa2 --repo my-org/qwen3-vl-4b-iu-xray-sft
       rrg publish 3fa2 --repo my-org/qwen3-vl-4b-iu-xray-sft --public --revision v1
+      rrg publish model:iu-report@paper --repo my-org/qwen3-vl-4b-iu-xray-sft
     """
     from rrg.hub.publish import prepare_publication, publish_run
 
-    run_id = registry.resolve_run_id(run_id)
+    run_id, registered = _run_or_model(registry, run_id)
     repo, private = _destination(registry, run_id, repo, private)
     if dry_run:
         folder = out_dir if out_dir is not None else Path(tempfile.mkdtemp(prefix="rrg-publish-"))
@@ -183,6 +199,7 @@ def publish(
             private=private,
             license=license_id,
             data_license_id=data_license_id,
+            registered_model=registered,
         )
         rows = bundle.listing()
         if output_format == "json":
@@ -190,6 +207,7 @@ def publish(
                 rows,
                 output_format,
                 json_data={
+                    "model": registered.ref if registered is not None else None,
                     "repo": repo,
                     "private": private,
                     "folder": str(bundle.folder),
@@ -219,6 +237,7 @@ def publish(
         license=license_id,
         data_license_id=data_license_id,
         out_dir=out_dir,
+        registered_model=registered,
     )
     if result.new_commit:
         status = "uploaded"
@@ -229,6 +248,7 @@ def publish(
     emit_mapping(
         {
             "run": run_id,
+            **({"model": registered.ref} if registered is not None else {}),
             "repo": repo,
             "private": private,
             "revision": result.revision,
@@ -240,24 +260,47 @@ def publish(
     )
 
 
+RUN_PULL_REF = re.compile(r"^(?:run:)?(?P<run>[0-9a-fA-F]+)(?:@checkpoint-(?P<step>\d+))?$")
+"""``rrg pull``'s argument when it names a run (an id or prefix, hexadecimal, with no ``/``)
+rather than a Hub repository ``org/name``."""
+
+
 @click.command("pull")
-@click.argument("repo", metavar="ORG/NAME[@REV]")
+@click.argument("repo", metavar="ORG/NAME[@REV] | RUN[@checkpoint-STEP]")
 @click.option(
     "--revision", default=None, metavar="REV", help="Branch, tag or commit (default: main)."
 )
+@click.option(
+    "--all", "every", is_flag=True, help="For a run: every recorded checkpoint, not only the adapter it handed on."
+)
 @output_options
 @registry_option
-def pull(repo: str, revision: str | None, output_format: str, registry) -> None:
-    """Download a published adapter into the Hugging Face cache, verify it and register it.
+def pull(repo: str, revision: str | None, every: bool, output_format: str, registry) -> None:
+    """Download a published adapter into the Hugging Face cache, verify it and register it; or
+    fetch a run's checkpoints from its artefacts URL into the local cache and verify them.
 
     Works offline (HF_HUB_OFFLINE=1) when the cache already holds the snapshot. Evaluate it with a
-    recipe that sets `model.adapter: hub:ORG/NAME@REV`.
+    recipe that sets `model.adapter: hub:ORG/NAME@REV`. A RUN (an id or unique prefix) is fetched
+    from the shared storage its checkpoints were uploaded to (rrg run --artifacts): every file is
+    checked against the run's manifest and the manifest against the registry; evaluate it with
+    `model.adapter: run:RUN`.
 
     \b
     Examples:
       rrg pull my-org/qwen3-vl-4b-iu-xray-sft
       rrg pull my-org/qwen3-vl-4b-iu-xray-sft --revision v1
+      rrg pull 3fa2                        the adapter run 3fa2 handed on
+      rrg pull 3fa2@checkpoint-200         one recorded checkpoint
+      rrg pull 3fa2 --all                  every recorded checkpoint
     """
+    run_ref = RUN_PULL_REF.match(repo)
+    if run_ref is not None:
+        if revision is not None:
+            raise click.UsageError(f"--revision is for a Hub repository; {repo} names a run")
+        _pull_run(registry, run_ref["run"], int(run_ref["step"]) if run_ref["step"] else None, every, output_format)
+        return
+    if every:
+        raise click.UsageError(f"--all is for a run; {repo} names a Hub repository")
     from rrg.hub.pull import pull_adapter
 
     if "@" in repo:
@@ -278,3 +321,25 @@ def pull(repo: str, revision: str | None, output_format: str, registry) -> None:
         },
         output_format,
     )
+
+
+def _pull_run(registry, run_ref: str, step: int | None, every: bool, output_format: str) -> None:
+    from rrg.artifacts import pull_run
+
+    if step is not None and every:
+        raise click.UsageError("name one checkpoint or pass --all, not both")
+    pulled = pull_run(registry, run_ref, step=step, every=every)
+    rows = [
+        {
+            "run": p.run_id,
+            "checkpoint": f"checkpoint-{p.step}",
+            "best": p.best,
+            "files": p.files,
+            "bytes": p.bytes,
+            "url": p.url,
+            "path": str(p.path),
+            "adapter_ref": p.ref,
+        }
+        for p in pulled
+    ]
+    emit_rows(rows, output_format, columns=["checkpoint", "best", "files", "bytes", "path", "adapter_ref"], title=f"run {pulled[0].run_id}: fetched and verified")

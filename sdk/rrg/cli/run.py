@@ -50,7 +50,8 @@ def plan(recipe_ref: str, overrides: tuple[str, ...], device: str | None, as_jso
     from rrg.plan import resolve_plan
 
     # the registry is read only for a name@version recipe, and never created
-    resolved = resolve_plan(_load(recipe_ref, overrides, _RegistryOnDemand(registry_url)), device=device)
+    registry = _RegistryOnDemand(registry_url)
+    resolved = resolve_plan(_load(recipe_ref, overrides, registry), device=device, registry=registry)
     if as_json:
         click.echo(resolved.to_json())
         return
@@ -94,7 +95,7 @@ def print_plan(resolved: Any) -> None:
         ]
     d = resolved.data
     rows += [
-        ("data", f"{d.dataset} ({d.category}) at {d.root}"),
+        ("data", f"{d.dataset} ({d.category}) at {d.root}" + (f", registered {d.dataset_version}" if d.dataset_version else "")),
         ("train", f"{d.train_split}: {d.train_size} samples" if d.train_split else None),
         *(
             (f"  {t.dataset}", f"{t.category}, {t.size} samples" + (f" × weight {t.weight:g}" if t.weight != 1 else "") + f" ({', '.join(t.task_types)})")
@@ -259,9 +260,20 @@ def progress_for(console: Any) -> Any:
 @device_option
 @click.option("--dry-run", is_flag=True, help="Plan and check everything (data, parent run), then stop: nothing is recorded.")
 @click.option("--output-dir", type=click.Path(file_okay=False), default="rrg_runs", show_default=True, help="Where checkpoints and adapters go (a folder per run).")
+@click.option(
+    "--artifacts", "artifacts", default=None, metavar="URL",
+    help="Upload checkpoints and the adapter under URL/<run id>/ (s3://bucket/prefix, file:///shared/folder, a folder) and record them there. Default: $RRG_ARTIFACTS_URL, else local only.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the finished run as JSON (no progress display).")
+@click.option(
+    "--print-launch", is_flag=True,
+    help="Print the command that starts the run's processes (torchrun, for hardware.gpus/processes/nodes above 1; on every machine for several), then stop.",
+)
 @registry_url_option
-def run(recipe_ref: str, overrides: tuple[str, ...], device: str | None, dry_run: bool, output_dir: str, as_json: bool, registry_url: str) -> None:
+def run(
+    recipe_ref: str, overrides: tuple[str, ...], device: str | None, dry_run: bool, output_dir: str, artifacts: str | None, as_json: bool,
+    print_launch: bool, registry_url: str,
+) -> None:
     """Run RECIPE (zero-shot evaluation, SFT or GRPO) and record it in the registry.
 
     \b
@@ -269,12 +281,36 @@ def run(recipe_ref: str, overrides: tuple[str, ...], device: str | None, dry_run
       rrg run recipes/demo/sft.yaml
       rrg run recipes/demo/sft.yaml --set training.max_steps=100 --set version=2
       rrg run recipes/paper/qwen3-vl-4b/sft.yaml --dry-run
+      rrg run recipes/demo/sft.yaml --artifacts s3://team-bucket/rrg
+      rrg run recipes/demo/sft.yaml --set hardware.processes=2 --print-launch
+
+    
+    A recipe asking for several processes (hardware.gpus or hardware.processes above 1) is
+    started again under torchrun, one process per GPU (or CPU process); the main process records
+    the one run. hardware.nodes above 1: see `rrg launch --slurm`.
     """
     from rrg.cli.recipe import _RegistryOnDemand
 
     # A bad recipe is answered before anything heavy is imported or any registry file is made;
     # a registry is opened here only if the recipe names name@version.
     recipe = _load(recipe_ref, overrides, _RegistryOnDemand(registry_url))
+    if print_launch:
+        from rrg.launch import WorkerArgs, print_launch_text, registry_words
+        from rrg.plan import resolve_plan
+
+        plan = resolve_plan(recipe, device=device)
+        extra = (*registry_words(registry_url), *(("--artifacts", artifacts) if artifacts else ()))
+        click.echo(print_launch_text(plan, WorkerArgs(recipe_ref, overrides, device, output_dir, extra=extra)))
+        return
+    import os
+
+    from rrg.launch import RUN_ID_ENV, is_launched
+
+    # A launched process: only the main one shows progress, and it prints the outcome only when
+    # no `rrg run` waits to print it (a command started by hand or by SLURM).
+    launched = is_launched()
+    main_process = not launched or os.environ.get("RANK") == "0"
+    reports = main_process and not (launched and RUN_ID_ENV in os.environ)
 
     from rich.console import Console
 
@@ -286,6 +322,10 @@ def run(recipe_ref: str, overrides: tuple[str, ...], device: str | None, dry_run
     with quiet_libraries(), _registry_for(registry_url, dry_run) as registry:
         # Everything a user can get wrong fails here, as one line, before any progress display.
         prepared = prepare_run(recipe, registry=registry, device=device)
+        if prepared.plan.stage != "zero_shot":
+            from rrg.artifacts import require_store
+
+            require_store(artifacts)
         if dry_run:
             print_plan(prepared.plan)
             parent = prepared.parent or prepared.init_adapter
@@ -293,14 +333,16 @@ def run(recipe_ref: str, overrides: tuple[str, ...], device: str | None, dry_run
                 click.echo(f"starts from: {parent.label} ({parent.path})")
             click.echo("dry run: nothing was recorded")
             return
-        if as_json:
-            finished = run_recipe(recipe, registry=registry, device=device, output_dir=output_dir, prepared=prepared)
-            click.echo(dumps_json(_run_json(finished)))
+        if as_json or not main_process:
+            finished = run_recipe(recipe, registry=registry, device=device, output_dir=output_dir, prepared=prepared, artifacts=artifacts)
+            if as_json and reports:
+                click.echo(dumps_json(_run_json(finished)))
             return
         with progress_for(console) as progress:
             events = RunEvents(on_phase=progress.on_phase, on_train_step=progress.on_train_step, on_generate=progress.on_generate)
-            finished = run_recipe(recipe, registry=registry, device=device, output_dir=output_dir, events=events, prepared=prepared)
-        print_summary(finished)
+            finished = run_recipe(recipe, registry=registry, device=device, output_dir=output_dir, events=events, prepared=prepared, artifacts=artifacts)
+        if reports:
+            print_summary(finished)
 
 
 @click.command("resume")

@@ -33,6 +33,9 @@ _LATER_KEYS: dict[tuple[str, str], Any] = {
     ("data", "expect"): None,
     ("grpo", "scale_rewards"): "group",
     ("hardware", "generation"): "transformers",
+    ("hardware", "processes"): None,
+    ("hardware", "nodes"): 1,
+    ("hardware", "strategy"): "ddp",
 }
 """Keys added to schema 1 after its release, with their defaults: left out while at the default, so
 the hash (and the registry's record) of every recipe that does not set them stays what it was."""

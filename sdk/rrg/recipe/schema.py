@@ -26,7 +26,9 @@ SCHEMA_VERSION = 1
 COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 HUB_REPO_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
-ADAPTER_REF_PATTERN = r"^(hub:[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._/-]+)?|run:[A-Za-z0-9._-]+(@checkpoint-[0-9]+)?)$"
+ADAPTER_REF_PATTERN = r"^(hub:[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._/-]+)?|run:[A-Za-z0-9._-]+(@checkpoint-[0-9]+)?|model:[A-Za-z0-9][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9._-]*)$"
+
+MODEL_REF = re.compile(r"^model:[A-Za-z0-9][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 ModelFamily = Literal["deepseek_ocr", "deepseek_ocr2", "qwen2_5_vl", "qwen3_vl", "medgemma"]
 MetricName = Literal["green_flare", "bleu4_flare", "bleu4", "ce", "rouge_l", "radgraph_f1"]
@@ -97,8 +99,10 @@ class ModelSection(Section):
         default=None,
         pattern=ADAPTER_REF_PATTERN,
         description="An existing adapter loaded on top of the base model, e.g. to evaluate a published "
-        "one: `hub:org/name@revision` (revision optional), `run:<run id>` from the registry (its adapter), or "
-        "`run:<run id>@checkpoint-<step>` (a recorded checkpoint of any run, an interrupted one too).",
+        "one: `hub:org/name@revision` (revision optional), `run:<run id>` from the registry (its adapter), "
+        "`run:<run id>@checkpoint-<step>` (a recorded checkpoint of any run, an interrupted one too), or "
+        "`model:NAME@VERSION` / `model:NAME@ALIAS` (a registered model version, see `rrg models list`; every file is "
+        "checked against its registered sha256 and the run records the version it started from).",
     )
 
     @model_validator(mode="after")
@@ -273,14 +277,24 @@ class DataSection(Section):
     fingerprint is recorded with the run. `expect` pins the number of samples the run reads from a
     split, checked by `rrg plan` on the question files and again once the images are read."""
 
-    root: str = Field(
+    root: str | None = Field(
+        default=None,
         min_length=1,
         description="Path to a FLARE 2025 Task 5 `organized_dataset` folder (relative paths resolve "
         "against the working directory at run time), or `demo` for the bundled demo set, built on "
-        "first use.",
+        "first use. Required, unless `dataset` names a registered dataset (`NAME@VERSION`): its "
+        "registered root is read then, or, when `root` is given too, the same content from that copy "
+        "(another machine's mount), its fingerprints checked against the registered ones all the same.",
     )
     category: str = Field(default="Xray", min_length=1, description="FLARE modality folder under each split (with `train`: of the evaluation data set).")
-    dataset: str = Field(default="IU_XRay", min_length=1, description="FLARE data set folder under the category: trained and evaluated on, or, with `train`, evaluated on.")
+    dataset: str = Field(
+        default="IU_XRay",
+        min_length=1,
+        description="FLARE data set folder under the category: trained and evaluated on, or, with `train`, "
+        "evaluated on. Or a registered dataset (`rrg datasets register`): `NAME@VERSION` or `NAME@latest`, "
+        "optionally `/FLARE_FOLDER` when the version holds several FLARE data sets with report questions; "
+        "the run reads the registered root and refuses data that no longer has the registered fingerprints.",
+    )
     train_split: str = Field(default="training", min_length=1, description="Split folder used for training.")
     eval_split: str = Field(default="validation-public", min_length=1, description="Split folder used for evaluation (and validation loss during training).")
     max_train_samples: int | None = Field(
@@ -339,8 +353,25 @@ class DataSection(Section):
 
     @model_validator(mode="after")
     def _rules(self) -> DataSection:
-        """`train` lists each data set once (the registry keeps a run's data sets by name and split)."""
+        """`train` lists each data set once (the registry keeps a run's data sets by name and split);
+        `root` is given when `dataset` is a FLARE folder, not a registered `NAME@VERSION`."""
+        from rrg.datasets import DATASET_REF_HINT, parse_dataset_ref
+
         rules: list[Rule] = []
+        if "@" in self.dataset:
+            try:
+                parse_dataset_ref(self.dataset)
+            except ValueError as exc:
+                rules.append(Rule("dataset", str(exc), DATASET_REF_HINT))
+        elif self.root is None:
+            rules.append(
+                Rule(
+                    "root",
+                    "root is required when dataset names a FLARE folder",
+                    "set data.root to an organized_dataset folder or `demo`, or name a registered dataset: "
+                    "dataset: NAME@VERSION",
+                )
+            )
         if isinstance(self.train, list):
             first: dict[str, int] = {}
             for index, entry in enumerate(self.train):
@@ -401,9 +432,17 @@ class GrpoStage(Section):
         default=None,
         min_length=1,
         description="Where GRPO starts: a run id, `recipe-name@version` (the adapter of that recipe's "
-        "latest successful run), or `base` for the base model (plus `model.adapter` if set). "
-        "Required unless `model.adapter` is set.",
+        "latest successful run), `model:NAME@VERSION` / `model:NAME@ALIAS` (a registered model version, its "
+        "files checked against their registered sha256), or `base` for the base model (plus `model.adapter` "
+        "if set). Required unless `model.adapter` is set.",
     )
+
+    @model_validator(mode="after")
+    def _rules(self) -> GrpoStage:
+        """`init_from: model:...` names a registered model version as `model:NAME@VERSION` or `model:NAME@ALIAS`."""
+        if self.init_from and self.init_from.startswith("model:") and not MODEL_REF.match(self.init_from):
+            raise_broken([Rule("init_from", f"init_from {self.init_from!r} is not model:NAME@VERSION or model:NAME@ALIAS", "e.g. init_from: model:iu-report@paper (rrg models list shows what is registered)")])
+        return self
 
 
 Stage = Annotated[ZeroShotStage | SftStage | GrpoStage, Field(discriminator="kind")]
@@ -544,42 +583,75 @@ class EvaluationSection(Section):
 
 
 class HardwareSection(Section):
-    """What the recipe expects to run on."""
+    """What the recipe expects to run on, and over how many processes and machines."""
 
     accelerator: Literal["auto", "cpu", "cuda", "a100", "h100", "h200"] = Field(
         default="auto",
         description="`auto` (CUDA when present, else CPU), `cpu`, `cuda` (any NVIDIA GPU) or a GPU model the settings were sized for.",
     )
-    gpus: int | None = Field(default=None, ge=1, description="GPUs to use. Null: 1 on a GPU machine, none on CPU.")
+    gpus: int | None = Field(
+        default=None,
+        ge=1,
+        description="GPUs per machine, one process each. Null: 1 on a GPU machine, none on CPU. More than one: "
+        "`rrg run` launches that many processes with torchrun (data parallel, or sharded by `strategy`), each "
+        "with `training.per_device_batch_size` samples per micro-batch.",
+    )
+    processes: int | None = Field(
+        default=None,
+        ge=1,
+        description="CPU runs only: processes per machine, data parallel over gloo (`rrg run` launches them with "
+        "torchrun). Null: 1. On GPUs the process count is `gpus`.",
+    )
+    nodes: int = Field(
+        default=1,
+        ge=1,
+        description="Machines the run spans, each running `gpus` (or `processes`) processes. More than one: start "
+        "it with `rrg launch RECIPE --slurm`, or run the command of `rrg run RECIPE --print-launch` on every machine.",
+    )
+    strategy: Literal["ddp", "fsdp", "deepspeed_zero2", "deepspeed_zero3"] = Field(
+        default="ddp",
+        description="How several GPU processes share the training: `ddp` (every process holds the whole model, "
+        "gradients averaged; the only one on CPU), `fsdp` (PyTorch FSDP, parameters sharded), `deepspeed_zero2` "
+        "(optimizer states and gradients sharded) or `deepspeed_zero3` (parameters too; needs the `deepspeed` "
+        "package). Only with more than one process.",
+    )
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
         default="auto", description="Compute precision. `auto`: bf16 where supported, else fp16 on GPU, fp32 on CPU."
     )
     backend: Literal["auto", "transformers", "unsloth"] = Field(
-        default="auto", description="`auto`: Unsloth on CUDA when installed, else transformers + PEFT."
+        default="auto",
+        description="`auto`: Unsloth on CUDA when installed (one process only), else transformers + PEFT.",
     )
-    num_threads: int | None = Field(default=None, ge=1, description="CPU threads for torch. Null: torch's default.")
+    num_threads: int | None = Field(default=None, ge=1, description="CPU threads for torch (per process). Null: torch's default.")
     generation: Literal["transformers", "vllm"] = Field(
         default="transformers",
         description="What generates text: `transformers` (`model.generate`) or `vllm` (needs a CUDA GPU and the "
         "`vllm` extra): GRPO's sampled answers through TRL's vLLM integration (colocated on the training GPU), "
         "and the zero-shot and after-training evaluations through `vllm.LLM` with the adapter as a LoRA request "
         "(greedy). Not for DeepSeek-OCR and DeepSeek-OCR-2, the Unsloth backend, beam search, `model.image_size`, "
-        "8-bit QLoRA or adapters with `modules_to_save`.",
+        "8-bit QLoRA, adapters with `modules_to_save` or runs of more than one process.",
     )
 
     @model_validator(mode="after")
     def _rules(self) -> HardwareSection:
-        """With `accelerator: cpu`: no `gpus`, no `backend: unsloth`, no `precision: fp16`, no `generation: vllm`."""
+        """With `accelerator: cpu`: no `gpus`, no `backend: unsloth`, no `precision: fp16`, no `generation: vllm`,
+        `strategy: ddp` only. With a GPU accelerator: no `processes` (set `gpus`). Not `gpus` and `processes` together."""
         rules: list[Rule] = []
+        if self.gpus is not None and self.processes is not None:
+            rules.append(Rule("processes", f"gpus ({self.gpus}) and processes ({self.processes}) both set the process count", "set gpus on GPUs, processes on the CPU"))
         if self.accelerator == "cpu":
             if self.gpus is not None:
-                rules.append(Rule("gpus", f"accelerator=cpu uses no GPU (gpus is {self.gpus})", "remove hardware.gpus or pick a GPU accelerator"))
+                rules.append(Rule("gpus", f"accelerator=cpu uses no GPU (gpus is {self.gpus})", "remove hardware.gpus (hardware.processes sets CPU processes) or pick a GPU accelerator"))
             if self.backend == "unsloth":
                 rules.append(Rule("backend", "backend=unsloth needs CUDA (accelerator is cpu)", "set backend: transformers or auto"))
             if self.generation == "vllm":
                 rules.append(Rule("generation", "generation=vllm needs CUDA (accelerator is cpu)", "set generation: transformers"))
             if self.precision == "fp16":
                 rules.append(Rule("precision", "precision=fp16 is not supported on CPU (accelerator is cpu)", "set precision: fp32 or bf16"))
+            if self.strategy != "ddp":
+                rules.append(Rule("strategy", f"strategy={self.strategy} needs CUDA GPUs (accelerator is cpu)", "set strategy: ddp"))
+        elif self.accelerator != "auto" and self.processes is not None:
+            rules.append(Rule("processes", f"on GPUs ({self.accelerator}) each process drives one GPU (processes is {self.processes})", "set hardware.gpus instead"))
         raise_broken(rules)
         return self
 

@@ -59,7 +59,9 @@ class RegistryCallback(TrainerCallback):
     is the best so far), and a heartbeat so a dead process is detected.
 
     A checkpoint's sha256 and size are those of its weights file, which stays as saved (the
-    folder itself gains the processor files when the run hands it on)."""
+    folder itself gains the processor files when the run hands it on). In a launched run only
+    the main process (global rank 0) records: the trainer logs metrics already gathered over the
+    processes, and only the main process saves checkpoints."""
 
     def __init__(self, recorder: Recorder, heartbeat_seconds: float = 30.0) -> None:
         self.recorder = recorder
@@ -67,11 +69,15 @@ class RegistryCallback(TrainerCallback):
         self._last_beat = time.monotonic()
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero:
+            return
         metrics = numeric_logs(logs or {})
         if metrics:
             self.recorder.log_training_metrics(state.global_step, metrics)
 
     def on_save(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         weights = weights_file(folder)
         if weights is None:

@@ -23,8 +23,15 @@ def export_weights(trainer: Any, processor: Any, checkpoints_dir: Path, use_best
     back from disk later, never from the model in memory); otherwise the checkpoint of the last
     step, saved now if the trainer did not. The processor is saved beside the weights so the
     folder loads on its own.
+
+    In a launched run every process calls this: they wait for one another so all see the same
+    saved checkpoints, ``save_model`` runs in each (FSDP and DeepSpeed gather the weights there;
+    the main process writes), the main process alone writes the processor, and none returns
+    before the folder is complete, so each can load it next.
     """
     state = trainer.state
+    accelerator = trainer.accelerator
+    accelerator.wait_for_everyone()
     best = state.best_model_checkpoint
     if use_best and best and Path(best).is_dir():
         folder = Path(best)
@@ -32,5 +39,7 @@ def export_weights(trainer: Any, processor: Any, checkpoints_dir: Path, use_best
         folder = checkpoints_dir / f"checkpoint-{state.global_step}"
         if not folder.is_dir():
             trainer.save_model(str(folder))
-    processor.save_pretrained(str(folder))
+    if trainer.is_world_process_zero():
+        processor.save_pretrained(str(folder))
+    accelerator.wait_for_everyone()
     return folder, int(folder.name.rsplit("-", 1)[-1])
