@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from rrg.cli import cli
 
@@ -36,7 +40,35 @@ def one_line_error(result, *parts: str) -> str:
     return lines[0]
 
 
-def test_publishing_a_registered_version_names_it_in_the_card(registry_url, registry, trained_run, fake_hub) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend_url(request, registry_url: str):
+    """The session run's registry on SQLite, or moved into a fresh PostgreSQL schema with
+    ``rrg db copy`` (the way a lab moves a personal registry into its team's)."""
+    if request.param == "sqlite":
+        yield registry_url
+        return
+    server = os.environ.get("RRG_TEST_POSTGRES_URL")
+    if not server:
+        pytest.skip("RRG_TEST_POSTGRES_URL is not set (CI sets it; locally: eval \"$(bash .ci/postgres.sh)\")")
+    schema = f"rrg_hub_{secrets.token_hex(6)}"
+    admin = sa.create_engine(server)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        url = sa.make_url(server).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+        copied = invoke("db", "copy", registry_url, url)
+        assert copied.exit_code == 0, copied.output
+        yield url
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_publishing_a_registered_version_names_it_in_the_card(backend_url, trained_run, fake_hub) -> None:
+    from rrg import Registry
+
+    registry_url = backend_url
     register(registry_url, "iu-report", "--run", trained_run.run_id)
     assert invoke("models", "alias", "iu-report@1", "paper", "--registry", registry_url).exit_code == 0
 
@@ -51,13 +83,13 @@ def test_publishing_a_registered_version_names_it_in_the_card(registry_url, regi
     results = json.loads(uploaded["rrg_results.json"])
     assert results["registered_model"] == {"name": "iu-report", "version": 1}
     assert results["run"]["id"] == trained_run.run_id
-    # the registered files are what went up
-    version = registry.get_model_version("iu-report", "paper")
-    assert hashlib.sha256(uploaded["adapter_model.safetensors"]).hexdigest() == version.files["adapter_model.safetensors"]
     message = dict(fake_hub.calls)["upload_folder"]["commit_message"]
     assert message.startswith(f"rrg: adapter of run {trained_run.run_id} as model iu-report@1 (demo-sft@2, sft")
-
-    publications = registry.get_run(trained_run.run_id).publications
+    with Registry.from_url(registry_url) as registry:
+        # the registered files are what went up
+        version = registry.get_model_version("iu-report", "paper")
+        assert hashlib.sha256(uploaded["adapter_model.safetensors"]).hexdigest() == version.files["adapter_model.safetensors"]
+        publications = registry.get_run(trained_run.run_id).publications
     assert [(p.repo, p.revision) for p in publications] == [(REPO, shown["revision"])]
     lineage = invoke("models", "lineage", "iu-report@paper", "--registry", registry_url, "--json")
     steps = [(s["step"], s["ref"]) for s in json.loads(lineage.output)["steps"]]
