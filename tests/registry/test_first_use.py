@@ -83,6 +83,31 @@ def _sqlite_state(path: Path) -> tuple[bytes, list[str], str]:
     return content, tables, journal
 
 
+def test_a_registry_another_process_creates_between_two_reads_is_accepted(empty_database, monkeypatch):
+    """The first look at a database reads the version table, then lists the tables. Another
+    process committing a new registry between those two reads (seen by the second, not the first)
+    is a registry at the head revision, not tables without a version table."""
+    engine = sa.create_engine(empty_database.url)
+    real = schema._read_revision
+    calls = []
+
+    def read_then_another_creates(connection):
+        revision = real(connection)
+        calls.append(revision)
+        if len(calls) == 1:
+            monkeypatch.setattr(schema, "_read_revision", real)
+            Registry.from_url(empty_database.url).close()  # another process: commits tables and version row
+            monkeypatch.setattr(schema, "_read_revision", read_then_another_creates)
+        return revision
+
+    monkeypatch.setattr(schema, "_read_revision", read_then_another_creates)
+    try:
+        assert schema.checked_revision(engine) == schema.HEAD_REVISION
+    finally:
+        engine.dispose()
+    assert calls == [None, schema.HEAD_REVISION]
+
+
 def test_another_applications_sqlite_database_is_refused_and_left_alone(notes_db):
     before = _sqlite_state(notes_db)
     assert before[1:] == (["notes"], "delete")

@@ -62,7 +62,15 @@ def checked_revision(engine: sa.Engine) -> str | None:
     with engine.connect() as connection:
         revision = _read_revision(connection)
         if revision is None:
-            _refuse_unversioned(connection)
+            try:
+                _refuse_unversioned(connection)
+            except StaleSchema:
+                # Another process may have committed a new registry (its tables and version row
+                # together) between the two reads, which each see the database as of their own
+                # start on PostgreSQL: read the version again before refusing.
+                revision = _read_revision(connection)
+                if revision is None:
+                    raise
     return revision
 
 
