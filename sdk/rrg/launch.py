@@ -255,14 +255,15 @@ class SlurmOptions:
 
     def sbatch_options(self) -> list[str]:
         options = []
-        for name in ("partition", "time", "account", "qos"):
+        examples = {"partition": "gpu", "time": "12:00:00", "account": "proj123", "qos": "normal"}
+        for name in examples:
             value = getattr(self, name)
             if value is None:
                 continue
             if not SLURM_VALUE.match(value):
                 raise LaunchError(
                     f"--{name} {value!r}: sbatch reads #SBATCH lines without a shell, so the value must be letters, digits and ._:+,=@/-",
-                    hint=f"give the {name} as SLURM names it (e.g. --{name} gpu)",
+                    hint=f"give the {name} as SLURM writes it (e.g. --{name} {examples[name]})",
                 )
             options.append(f"--{name}={value}")
         return options

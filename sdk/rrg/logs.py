@@ -52,19 +52,28 @@ def quiet_libraries(verbose: bool = False) -> Iterator[None]:
         yield
         return
     import datasets
-    from transformers.utils import logging as transformers_logging
 
-    bars = transformers_logging.is_progress_bar_enabled()
     maps = datasets.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()
     datasets.disable_progress_bars()
     try:
-        with warnings.catch_warnings():
+        with no_transformers_progress_bars(), warnings.catch_warnings():
             for module in ("transformers", "trl", "peft"):
                 warnings.filterwarnings("ignore", category=FutureWarning, module=module)
             yield
     finally:
-        if bars:
-            transformers_logging.enable_progress_bar()
         if maps:
             datasets.enable_progress_bars()
+
+
+@contextmanager
+def no_transformers_progress_bars() -> Iterator[None]:
+    """Within the block, transformers draws no progress bars (weights loading, shard writing)."""
+    from transformers.utils import logging as transformers_logging
+
+    shown = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            transformers_logging.enable_progress_bar()

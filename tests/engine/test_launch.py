@@ -240,5 +240,7 @@ def test_slurm_gpu_script_and_refusals(rrg_cache_env: Path, tmp_path: Path) -> N
     hostile = invoke("launch", str(SFT), "--slurm", *gpu, "--script", str(tmp_path / "bad.sbatch"), "--partition", "gpu\n#SBATCH --x")
     assert hostile.exit_code == 2 and "--partition" in hostile.output and len(hostile.output.strip().splitlines()) == 1
     assert not (tmp_path / "bad.sbatch").exists()
+    bad_time = invoke("launch", str(SFT), "--slurm", *gpu, "--script", str(tmp_path / "bad.sbatch"), "--time", "1 day")
+    assert bad_time.exit_code == 2 and "(hint: give the time as SLURM writes it (e.g. --time 12:00:00))" in bad_time.output
     no_slurm = invoke("launch", str(SFT), "--set", "data.root=demo", "--partition", "gpu")
     assert no_slurm.exit_code == 2 and "--partition is an option of the SLURM script" in no_slurm.output

@@ -32,8 +32,8 @@ def _image_token_id(model) -> int:
     return config.image_token_id if hasattr(config, "image_token_id") else config.image_token_index
 
 
-def test_tiny_build_is_deterministic_and_offline(
-    family_name: str, tmp_path: Path, monkeypatch
+def test_tiny_build_is_deterministic_offline_and_silent(
+    family_name: str, tmp_path: Path, monkeypatch, capfd
 ) -> None:
     def no_network(*args, **kwargs):
         raise AssertionError("a tiny build tried to open a network connection")
@@ -50,6 +50,9 @@ def test_tiny_build_is_deterministic_and_offline(
         hashes
     )
     assert hashes == _file_hashes(second)
+    # built on first use inside `rrg plan` / `rrg run`: transformers' shard-writing bar stays off
+    printed = capfd.readouterr()
+    assert "Writing model shards" not in printed.err + printed.out
 
 
 def test_tiny_path_builds_once_and_survives_a_concurrent_build(tmp_path: Path, monkeypatch) -> None:

@@ -242,6 +242,8 @@ class VisionLanguageFamily(ABC):
         import torch
         from transformers import GenerationConfig
 
+        from rrg.logs import no_transformers_progress_bars
+
         tokenizer = train_bpe_tokenizer(self.special_tokens, self.chat_template)
         config = self._tiny_config(tokenizer)
         processor = self._processor_class()(
@@ -260,7 +262,8 @@ class VisionLanguageFamily(ABC):
             pad_token_id=tokenizer.pad_token_id,
             do_sample=False,
         )
-        model.save_pretrained(folder)
+        with no_transformers_progress_bars():  # a cache entry built on first use, not the user's output
+            model.save_pretrained(folder)
         processor.save_pretrained(folder)
 
     def _stop_token_ids(self, tokenizer: Any) -> list[int]:
