@@ -37,7 +37,7 @@ _LAZY: dict[str, str] = {
             "UserError", "RegistryError", "RecipeVersionConflict", "RunNotFound", "AmbiguousRunId",
             "InvalidTransition", "StaleSchema", "UnknownRevision", "NotARegistry", "SchemaLocked",
             "RegistryLocked", "RegistryReadOnly",
-            "InvalidQuery", "UnsupportedUrl", "NotFound", "DuplicateRecord", "InvalidName",
+            "InvalidQuery", "UnsupportedUrl", "NotFound", "DuplicateRecord", "InvalidName", "CopyConflict",
         )
     },
 }

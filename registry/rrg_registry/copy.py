@@ -46,17 +46,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rrg_registry.errors import NotFound, RegistryError, StaleSchema
+from rrg_registry.errors import CopyConflict, NotFound, RegistryError, StaleSchema
 from rrg_registry.status import FINAL_STATUSES, RunStatus
 
 RUN_TABLE = "runs"
 
 READ_CHUNK = 200
 """Units whose rows are read from the source with one query per table."""
-
-
-class CopyConflict(RegistryError):
-    """The destination holds a row under the same natural key as a source row, with other content."""
 
 
 @dataclass(frozen=True)

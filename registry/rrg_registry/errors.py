@@ -96,3 +96,8 @@ class DuplicateRecord(RegistryError):
 
 class InvalidName(RegistryError):
     """A dataset, model or alias name that the registry cannot use (characters, length, reserved words)."""
+
+
+class CopyConflict(RegistryError):
+    """``rrg db copy``: the destination holds a row under the same natural key as a source row, with
+    other content."""
