@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rrg.adapters import AdapterSource, resolve_init_from, resolve_model_adapter
+from rrg.callstack import roomy_stack
 from rrg.errors import RrgError
 from rrg.interrupts import sigterm_as_interrupt
 from rrg.plan import Plan, resolve_plan
@@ -870,6 +871,7 @@ def _disk_full_as_user_error(checkpoints: Path, recorder: RunRecorder) -> Iterat
         ) from exc
 
 
+@roomy_stack  # training and evaluation loops never straddle a frame-stack chunk (rrg.callstack)
 def _execute(
     registry: Registry, run_id: str, recipe: Recipe, prepared: PreparedRun, run_dir: Path, events: RunEvents,
     resume_from: Path | None = None, artifacts: ArtifactStore | None = None,

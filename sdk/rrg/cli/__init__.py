@@ -11,6 +11,8 @@ import logging
 
 import click
 
+from rrg.callstack import roomy_stack
+
 # command name -> "module:attribute" (module relative to rrg.cli). One index for the whole CLI.
 COMMANDS: dict[str, str] = {
     "check": "recipe:check",
@@ -97,5 +99,6 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
 
 
+@roomy_stack  # every command's loops run at the same frame-stack depth (rrg.callstack)
 def main() -> None:
     cli(prog_name="rrg")
