@@ -69,6 +69,33 @@ def test_check_the_shipped_recipes(runner):
     assert "data.root /nowhere/organized_dataset: no such folder" in result.stdout
 
 
+def test_check_names_each_missing_training_data_set_by_its_line(runner, demo_root):
+    recipe = (
+        f"schema: 1\nextends: {RECIPES_DIR / 'demo' / 'multi-dataset.yaml'}\nname: mixed\nversion: 1\n"
+        f"data:\n  root: {demo_root}\n  expect: null\n  train:\n"
+        "    - dataset: IU_XRay\n"
+        "    - dataset: MIMIC_CXR\n"
+        "      max_samples: 5\n"
+        "    - dataset: IU_XRay_findings\n"
+        "      category: CT\n"
+    )
+    Path("mixed.yaml").write_text(recipe)
+    result = runner.invoke(cli, ["check", "mixed.yaml"])
+    assert result.exit_code == 2
+    held = "training holds Xray/IU_XRay, Xray/IU_XRay_findings"
+    assert result.stdout.splitlines() == [
+        f"mixed.yaml:10: data.train.1.dataset: no training/Xray/MIMIC_CXR data set with a question file under {demo_root} (hint: {held})",
+        f"mixed.yaml:12: data.train.2.dataset: no training/CT/IU_XRay_findings data set with a question file under {demo_root} (hint: {held})",
+    ]
+    # the data sets that are there, listed or all of them, pass
+    Path("mixed.yaml").write_text(recipe.split("    - dataset: MIMIC_CXR")[0] + "    - dataset: IU_XRay_findings\n")
+    assert runner.invoke(cli, ["check", "mixed.yaml"]).exit_code == 0
+    result = runner.invoke(cli, ["check", "mixed.yaml", "--set", "data.train=all"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["check", "mixed.yaml", "--set", "data.train=all", "--set", "data.train_split=testing"])
+    assert result.exit_code == 0, result.output
+
+
 def test_show_prints_the_resolved_recipe_with_its_hash(runner):
     result = runner.invoke(cli, ["recipe", "show", "demo/sft", "--set", "training.max_steps=10"])
     assert result.exit_code == 0, result.output

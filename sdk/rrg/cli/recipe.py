@@ -72,25 +72,66 @@ def _recipe_files(paths: tuple[Path, ...]) -> tuple[list[Path], list[str]]:
     return files, missing
 
 
-def _data_root_problem(recipe: Any, file: Path) -> str | None:
-    """One line naming ``file`` when the recipe's ``data.root`` is not a FLARE data folder here
-    (relative paths resolve against the working directory, as at run time); None when it is, or
-    when it is ``demo``, the bundled demo set (built on first use, not here), or absent (a
+def _data_root_problems(recipe: Any, file: Path) -> list[str]:
+    """One line per data problem of the recipe in ``file``: a ``data.root`` that is not a FLARE
+    data folder here (relative paths resolve against the working directory, as at run time), and
+    each ``data.train`` data set missing from its training split, named by the line of its entry.
+    None for ``demo``, the bundled demo set (built on first use, not here), or no root (a
     registered dataset's own root, resolved when it is planned). A root beside a registered dataset
     (a copy of its content) must be a folder; which FLARE data sets it holds is the version's to say."""
     data = recipe.spec.data
     if data.root is None or data.root == "demo":
-        return None
+        return []
     from rrg.data.layout import resolve_data_root
 
     if "@" in data.dataset:
         folder = Path(data.root).expanduser().absolute()
-        return None if folder.is_dir() else f"{file}: data.root {data.root}: no such folder (hint: mount or copy the registered data there)"
+        return [] if folder.is_dir() else [f"{file}: data.root {data.root}: no such folder (hint: mount or copy the registered data there)"]
     try:
-        resolve_data_root(Path(data.root).expanduser().absolute(), data.dataset, data.category)
+        root = resolve_data_root(Path(data.root).expanduser().absolute(), data.dataset, data.category)
     except RrgError as exc:
-        return f"{file}: {exc.format_message()}"
-    return None
+        return [f"{file}: {exc.format_message()}"]
+    return _training_set_problems(data, root, file)
+
+
+def _training_set_problems(data: Any, root: Path, file: Path) -> list[str]:
+    """``data.train``'s data sets that ``root``'s training split lacks (a folder with a question
+    file), each as ``file:line: data.train.N.dataset: ...`` with what the split does hold."""
+    if data.train is None:
+        return []
+    from rrg.data.training import find_training_datasets
+
+    found = find_training_datasets(root, data.train_split)
+    held = ", ".join(f"{category}/{name}" for category, name in found) or "nothing"
+    hint = f"{data.train_split} holds {held}"
+    if data.train == "all":
+        return [] if found else [f"{file}: data.train: all: no data set with a question file under {root / data.train_split} (hint: {hint})"]
+    lines = _key_lines(file)
+    problems = []
+    for index, entry in enumerate(data.train):
+        if (entry.category, entry.dataset) not in found:
+            where = f"{file}:{lines[index]}" if index in lines else str(file)
+            folder = f"{data.train_split}/{entry.category}/{entry.dataset}"
+            problems.append(f"{where}: data.train.{index}.dataset: no {folder} data set with a question file under {root} (hint: {hint})")
+    return problems
+
+
+def _key_lines(file: Path) -> dict[int, int]:
+    """Entry index → line of ``data.train``'s entries in ``file`` itself (an entry inherited
+    from a base recipe has none)."""
+    from rrg.recipe.yaml_source import parse_yaml
+
+    try:
+        tree, _ = parse_yaml(file.read_text(encoding="utf-8"), str(file))
+    except (OSError, UnicodeDecodeError):
+        return {}
+    if tree is None:
+        return {}
+    lines = {}
+    for path, position in tree.positions.items():
+        if len(path) == 4 and path[:2] == ("data", "train") and path[3] == "dataset" and position.line is not None:
+            lines[path[2]] = position.line
+    return lines
 
 
 @click.command("check")
@@ -98,7 +139,8 @@ def _data_root_problem(recipe: Any, file: Path) -> str | None:
 @set_option
 @registry_url_option
 def check(paths: tuple[Path, ...], overrides: tuple[str, ...], registry_url: str) -> None:
-    """Validate recipe files, or every .yaml file under folders, and that their data.root exists.
+    """Validate recipe files, or every .yaml file under folders, and that their data.root (and each
+    data.train data set in its training split) exists.
 
     Prints one line per valid recipe and one line per problem
     (``file:line: key.path: message (hint: ...)``); exits with status 2 if any recipe is invalid.
@@ -126,10 +168,11 @@ def check(paths: tuple[Path, ...], overrides: tuple[str, ...], registry_url: str
             for problem in exc.problems:
                 click.echo(problem.format())
             continue
-        data_problem = _data_root_problem(recipe, file)
-        if data_problem is not None:
+        data_problems = _data_root_problems(recipe, file)
+        if data_problems:
             invalid += 1
-            click.echo(data_problem)
+            for line in data_problems:
+                click.echo(line)
             continue
         click.echo(f"{file}: ok ({recipe.ref}, {recipe.stage}, sha256:{recipe.short_hash})")
     checked = len(files) + len(missing)
