@@ -1,6 +1,6 @@
 """The registry as the browsing commands read it (``rrg runs list``, ``rrg runs show``,
-``rrg compare``): plain dicts and lists, and in a fresh process no pydantic, SQLAlchemy, SQLModel
-or Alembic.
+``rrg compare``, ``rrg datasets list``, ``rrg datasets show``): plain dicts and lists, and in a
+fresh process no pydantic, SQLAlchemy, SQLModel or Alembic.
 
 :class:`RegistryReader` answers exactly what those commands print, with one set of SQL queries
 for both databases. Runs come as the rows of :meth:`rrg_registry.entities.RunSummary.to_row`;
@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rrg_registry.errors import AmbiguousRunId, InvalidQuery, RunNotFound
+from rrg_registry.errors import AmbiguousRunId, InvalidQuery, NotFound, RunNotFound
 from rrg_registry.filters import RUN_FIELDS, SortKey, parse_filters
 from rrg_registry.status import RunStatus, parse_status
 
@@ -225,7 +225,8 @@ class _EngineConnection:
 
 
 class RegistryReader:
-    """What ``rrg runs list``, ``rrg runs show`` and ``rrg compare`` read, as plain data.
+    """What ``rrg runs list``, ``rrg runs show``, ``rrg compare`` and ``rrg datasets list/show``
+    read, as plain data.
 
     Open it with :meth:`open` (a context manager); it never creates a registry.
     """
@@ -546,20 +547,80 @@ class RegistryReader:
                 f"SELECT {', '.join(fields)} FROM dataset_versions WHERE {condition} ORDER BY name, version", params
             )
         ]
-        if versions:
-            by_id = {v["id"]: v for v in versions}
-            listed, ids = _placeholders("dv", list(by_id))
+        by_id = {v["id"]: v for v in versions}
+        for chunk in _chunks(list(by_id)):
+            listed, ids = _placeholders("dv", chunk)
             for row in self._rows(
                 "SELECT dataset_version_id, flare_dataset, category, split, count, task_types, fingerprint "
-                f"FROM dataset_version_splits WHERE dataset_version_id IN ({listed}) "
-                "ORDER BY flare_dataset, category, split",
+                f"FROM dataset_version_splits WHERE dataset_version_id IN ({listed})",
                 ids,
             ):
                 by_id[row[0]]["splits"].append({
                     "flare_dataset": row[1], "category": row[2], "split": row[3], "count": row[4],
                     "task_types": list(_json_value(row[5]) or []), "fingerprint": row[6],
                 })
+        for version in versions:  # by code point, as the registry orders them (not the database's collation)
+            version["splits"].sort(key=lambda s: (s["flare_dataset"], s["category"], s["split"]))
         return versions
+
+    def list_dataset_versions(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Every registered dataset version (of ``name``), by name and version, as
+        :meth:`Registry.list_dataset_versions` gives them (keys of :class:`DatasetVersion`)."""
+        if name is None:
+            return self._dataset_versions("1 = 1", {})
+        return self._dataset_versions("name = :name", {"name": name})
+
+    def get_dataset_version(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """The registered dataset ``name@version`` (None: its latest version), with the keys of
+        :class:`DatasetVersion`; an unknown name or version raises :class:`NotFound` listing what
+        is registered, as :meth:`Registry.get_dataset_version` does."""
+        if version is None:
+            found = self._dataset_versions(
+                "name = :name AND version = (SELECT max(version) FROM dataset_versions WHERE name = :name)",
+                {"name": name},
+            )
+        else:
+            found = self._dataset_versions("name = :name AND version = :version", {"name": name, "version": int(version)})
+        if found:
+            return found[0]
+        versions = [row[0] for row in self._rows(
+            "SELECT version FROM dataset_versions WHERE name = :name ORDER BY version", {"name": name}
+        )]
+        if versions:
+            raise NotFound(
+                f"dataset {name} has no version {version}",
+                hint=f"registered versions: {', '.join(f'{name}@{v}' for v in versions)}",
+            )
+        names = [row[0] for row in self._rows("SELECT DISTINCT name FROM dataset_versions ORDER BY name")]
+        how = "register it with `rrg datasets register NAME ROOT`"
+        if names:
+            how = f"registered datasets: {', '.join(names[:10])}{', …' if len(names) > 10 else ''}; or {how}"
+        raise NotFound(f"no dataset named {name} is registered", hint=how)
+
+    def runs_of_dataset_version(self, dataset_version_id: int) -> list[dict[str, Any]]:
+        """The runs linked to the dataset version, newest first, as rows (:meth:`RunSummary.to_row`
+        shape), as :meth:`Registry.runs_of_dataset_version` gives them."""
+        return self.summaries([row[0] for row in self._rows(
+            "SELECT id FROM runs WHERE dataset_version_id = :id ORDER BY created_at DESC, id",
+            {"id": int(dataset_version_id)},
+        )])
+
+    def best_by_model_on_dataset_version(
+        self, dataset_version_id: int, metric: str = "green_flare"
+    ) -> list[tuple[str, str, float, str]]:
+        """For each model (id) and stage with a succeeded run linked to the dataset version, the
+        highest ``metric`` and the run that scored it: (model, stage, value, run_id), by model and
+        stage; ties go to the run created first (as :meth:`Registry.best_by_model_on_dataset_version`)."""
+        best: dict[tuple[str, str], tuple[str, str, float, str]] = {}
+        for model_id, stage, value, run_id in self._rows(
+            "SELECT runs.model_id, runs.stage, latest_metrics.value, runs.id FROM runs "
+            "JOIN latest_metrics ON latest_metrics.run_id = runs.id AND latest_metrics.name = :metric "
+            "WHERE runs.dataset_version_id = :id AND runs.status = :succeeded "
+            "ORDER BY runs.model_id, runs.stage, latest_metrics.value DESC, runs.created_at, runs.id",
+            {"metric": metric, "id": int(dataset_version_id), "succeeded": RunStatus.SUCCEEDED.value},
+        ):
+            best.setdefault((model_id, stage), (model_id, stage, float(value), run_id))
+        return list(best.values())
 
     def _links(self, condition: str, value: str) -> list[dict[str, Any]]:
         """Runs in a lineage (``condition`` on ``:id``) as {id, recipe, stage, status}, oldest first."""

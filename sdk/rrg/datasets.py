@@ -185,12 +185,18 @@ def register(
     )
 
 
-def get(ref: str, *, registry: Registry | None = None) -> DatasetVersion:
-    """The registered version ``NAME@VERSION``, ``NAME@latest`` or ``NAME`` (latest)."""
+def parse_version_ref(ref: str) -> DatasetRef:
+    """``NAME@VERSION``, ``NAME@latest`` or ``NAME`` (latest) as a :class:`DatasetRef`; a malformed
+    reference is an :class:`RrgError` (one line, with how to write one)."""
     try:
-        parsed = parse_dataset_ref(ref, version_optional=True)
+        return parse_dataset_ref(ref, version_optional=True)
     except ValueError as exc:
         raise RrgError(str(exc), hint=DATASET_REF_HINT) from None
+
+
+def get(ref: str, *, registry: Registry | None = None) -> DatasetVersion:
+    """The registered version ``NAME@VERSION``, ``NAME@latest`` or ``NAME`` (latest)."""
+    parsed = parse_version_ref(ref)
     return _registry(registry).get_dataset_version(parsed.name, parsed.version)
 
 

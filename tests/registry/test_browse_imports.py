@@ -1,5 +1,5 @@
-"""The browsing commands (``rrg runs list``, ``rrg runs show``, ``rrg compare``) start light and
-answer as the registry does.
+"""The browsing commands (``rrg runs list``, ``rrg runs show``, ``rrg compare``, ``rrg datasets
+list``, ``rrg datasets show``) start light and answer as the registry does.
 
 In a fresh process on a SQLite registry none of them imports the ML stack, pydantic, SQLAlchemy,
 SQLModel, Alembic, numpy, pandas or matplotlib (``compare`` imports numpy only to run a paired
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from rrg.cli import cli
-from rrg_registry import Registry
+from rrg_registry import DatasetSplit, Registry
 from rrg_registry.read import RegistryReader, entity_json, plain_sqlite_file
 
 from .conftest import COMPONENTS, Factory
@@ -41,7 +41,8 @@ def _fill(registry: Registry) -> dict[str, str]:
     """Something in every section ``rrg runs show`` prints: a run with a dataset, a checkpoint,
     training logs, a before-training value, components, predictions and a publication; its child
     (a GRPO run with predictions); a failed run with nothing logged; a zero-shot run with two
-    metrics and no predictions. Nothing is stale. Returns the run ids by role."""
+    metrics and no predictions, reading the registered dataset ``flare-iu-xray@1``. Nothing is
+    stale. Returns the run ids by role."""
     factory = Factory(registry)
     dataset = registry.record_dataset("iu_xray", "validation", "f" * 16, 12)
     parent = factory.run(recipe="demo-sft@1", status="running", tags=["paper", "best"], datasets=[dataset], seed=3,
@@ -57,8 +58,12 @@ def _fill(registry: Registry) -> dict[str, str]:
     registry.record_evaluation(child.id, "validation", {"green_flare": 0.75, "ce": 0.82},
                                predictions=_predictions(0.65), status="succeeded")
     failed = factory.run(recipe="zs@1", stage="zero_shot", model_family="medgemma", status="failed")
+    version, _ = registry.register_dataset_version("flare-iu-xray", "/data/iu", [DatasetSplit(
+        flare_dataset="IU_XRay", category="Xray", split="validation-public", count=12,
+        task_types=("Report_Generation",), fingerprint="f" * 64,
+    )])
     zero_shot = factory.run(recipe="zs@1", stage="zero_shot", status="succeeded",
-                            metrics={"green_flare": 0.6, "ce": 0.5})
+                            metrics={"green_flare": 0.6, "ce": 0.5}, dataset_version_id=version.id)
     return {"parent": parent.id, "child": child.id, "failed": failed.id, "zero_shot": zero_shot.id}
 
 
@@ -93,6 +98,11 @@ def _browsing_commands(runs: dict) -> list[list[str]]:
         ["runs", "show", runs["parent"], "--csv"],
         ["compare", runs["zero_shot"], runs["failed"]],
         ["compare", runs["zero_shot"], runs["failed"], "--json"],
+        ["datasets", "list"],
+        ["datasets", "list", "flare-iu-xray", "--json"],
+        ["datasets", "show", "flare-iu-xray"],
+        ["datasets", "show", "flare-iu-xray@1", "--json"],
+        ["datasets", "show", "flare-iu-xray@latest", "--csv"],
     ]
 
 
