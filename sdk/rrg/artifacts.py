@@ -9,6 +9,9 @@ record the manifest (its name and sha256 under the ``artifacts`` entry of the ru
 the checkpoint (``checkpoints.path`` is the folder's URL, ``sha256``/``size`` those of the weights
 file, as for a local run). An upload cut off halfway leaves files without a manifest the registry
 knows: no checkpoint is recorded for it, and the next upload of that step empties the folder first.
+A run with tracker logs (``logging.report_to``) uploads its ``logs/`` folder the same way to
+``<URL>/<run id>/logs/`` after each checkpoint and when it ends, recorded as the entry's ``logs``
+once the manifest is written; ``rrg pull RUN --logs`` fetches them.
 
 Fetching (a ``run:<id>`` adapter, a GRPO ``init_from``, ``rrg pull RUN``, resuming elsewhere)
 downloads into ``$RRG_ARTIFACTS_CACHE`` (default ``<rrg cache>/artifacts``), in a folder named
@@ -41,6 +44,8 @@ ARTIFACTS_ENV = "RRG_ARTIFACTS_URL"
 CACHE_ENV = "RRG_ARTIFACTS_CACHE"
 PLAN_KEY = "artifacts"
 """The entry of a run's recorded plan that says where its artefacts are and which manifests hold."""
+LOGS_FOLDER = "logs"
+"""Where a run's tracker logs (the plan's ``logging.folder``) go under its artefacts URL."""
 MANIFEST_PREFIX = "rrg-manifest-"
 MANIFEST_FORMAT = 1
 STORE_HINT = "check the URL, the bucket and the AWS_* credentials/endpoint (S3) or the folder's permissions"
@@ -207,6 +212,16 @@ class ArtifactStore:
         return Uploaded(url=url, manifest=manifest_name(sha), sha256=sha, files=len(manifest.files), bytes=manifest.total_bytes, listing=manifest)
 
 
+    def read_manifest(self, relative: str, name: str) -> Manifest | None:
+        """The manifest ``name`` of the folder ``<url>/<relative>/`` as stored, or None when it
+        cannot be read (then everything is uploaded again)."""
+        try:
+            self.fs.invalidate_cache()
+            return Manifest.from_bytes(self.fs.cat_file(posixpath.join(self.root, relative, name)), f"{self.url}/{relative}/{name}")
+        except Exception:  # missing, unreadable, not a manifest: nothing to keep
+            return None
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
@@ -344,6 +359,42 @@ class Pulled:
     @property
     def ref(self) -> str:
         return f"run:{self.run_id}" if self.best else f"run:{self.run_id}@checkpoint-{self.step}"
+
+
+@dataclass(frozen=True)
+class PulledLogs:
+    """A run's tracker logs fetched and verified."""
+
+    run_id: str
+    url: str
+    path: Path
+    files: int
+    bytes: int
+
+
+def pull_logs(registry: Any, run_ref: str) -> PulledLogs:
+    """Fetch and verify the tracker logs (``logging.report_to``: TensorBoard event files, W&B
+    offline runs, trackio) a run uploaded to its artefacts URL."""
+    run_id = registry.resolve_run_id(run_ref)
+    run = registry.get_run(run_id).run
+    what = f"run {run_id}"
+    entry = plan_entry(run.plan)
+    if entry is None:
+        folders = (run.plan or {}).get("logs")
+        where = f" ({', '.join(sorted(folders.values()))})" if isinstance(folders, dict) and folders else ""
+        raise RrgError(
+            f"{what} ({run.recipe}) kept its files on one machine's disk{where}, not on shared storage",
+            hint=f"run with --artifacts URL (or ${ARTIFACTS_ENV}) so its artefacts reach the team",
+        )
+    logs = entry.get("logs")
+    if logs is None:
+        raise RrgError(
+            f"{what} ({run.recipe}, {run.stage}) uploaded no tracker logs",
+            hint="a recipe with logging.report_to (tensorboard, wandb, trackio) writes them; rrg runs show RUN holds its metrics either way",
+        )
+    url = f"{entry['url']}/{LOGS_FOLDER}"
+    folder = fetch_folder(url, logs["manifest"], logs["sha256"], what=what)
+    return PulledLogs(run_id, url, folder, logs["files"], logs["bytes"])
 
 
 def pull_run(registry: Any, run_ref: str, *, step: int | None = None, every: bool = False) -> list[Pulled]:

@@ -67,7 +67,10 @@ class RunRecorder:
     """Whether this process writes to the registry (see :class:`FollowerRecorder`)."""
     artifacts: ArtifactStore | None = None
     """Where checkpoints are uploaded (the run's folder under its artefacts URL), None for a local run."""
+    logs: Path | None = None
+    """The run's tracker logs folder (``logging.report_to``), uploaded with the checkpoints; None without trackers."""
     _manifests: dict[int, Any] = field(default_factory=dict)
+    _logs_manifest: Any = None
     _last_beat: float = field(default_factory=time.monotonic)
 
     def log_training_metrics(self, step: int, metrics: dict[str, float]) -> None:
@@ -83,7 +86,32 @@ class RunRecorder:
         location = self._upload(step, Path(path)) if self.artifacts is not None else str(path)
         checkpoint = self.registry.record_checkpoint(self.run_id, step, location, sha256, size, eval_loss, best)
         self.checkpoints.append(checkpoint)
+        self.upload_logs()
         return checkpoint
+
+    def upload_logs(self) -> None:
+        """Upload the tracker logs folder as it is now to ``<run URL>/logs/`` (only new or changed
+        files after the first time), then record its manifest as the plan entry's ``logs``. Logs
+        are a copy of what the registry holds, so a failed upload is a warning, not a failed run:
+        the manifest recorded before stays valid."""
+        if self.artifacts is None or self.logs is None or not self.logs.is_dir() or not any(p.is_file() for p in self.logs.rglob("*")):
+            return
+        from rrg.artifacts import LOGS_FOLDER, PLAN_KEY, plan_entry
+
+        try:
+            entry = plan_entry(self.registry.get_run(self.run_id).run.plan)
+            keep = self._logs_manifest
+            if keep is None and entry.get("logs"):  # a resumed run: its recorded logs are there already
+                keep = self.artifacts.read_manifest(LOGS_FOLDER, entry["logs"]["manifest"])
+            uploaded = self.artifacts.upload_folder(self.logs, LOGS_FOLDER, keep=keep)
+        except RrgError as exc:
+            logger.warning("tracker logs of run %s not uploaded: %s", self.run_id, exc.format_message())
+            warn_user(f"the tracker logs of run {self.run_id} were not uploaded ({exc.format_message()})")
+            return
+        self._logs_manifest = uploaded.listing
+        entry = plan_entry(self.registry.get_run(self.run_id).run.plan)
+        entry["logs"] = uploaded.entry()
+        self.registry.add_to_plan(self.run_id, PLAN_KEY, entry)
 
     def heartbeat(self) -> None:
         from rrg_registry.errors import InvalidTransition
@@ -168,6 +196,9 @@ class FollowerRecorder(RunRecorder):
 
     def hand_on(self, step: int, path: Path, weights: Path, eval_loss: float | None) -> int | None:
         return None
+
+    def upload_logs(self) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -307,6 +338,8 @@ def resume_run(
     with quiet_libraries(verbose):
         prepared = prepare_run(recipe, registry=registry, device=device or planned_device, events=events)
         _require_same_data(detail, prepared)
+        if stored is not None and prepared.plan.logging is not None:
+            _restore_logs(stored, run_dir / prepared.plan.logging.folder, what=f"run {run_id}")
         registry.resume_run(run_id, checkpoint.step)
         store = None
         if stored is not None:
@@ -317,6 +350,20 @@ def resume_run(
                 registry.add_to_plan(run_id, PLAN_KEY, {**stored, "local": str(run_dir)})
         _execute(registry, run_id, recipe, prepared, run_dir, events, resume_from=resume_from, artifacts=store)
     return Run(run_id, registry=registry, plan=prepared.plan)
+
+
+def _restore_logs(stored: dict[str, Any], folder: Path, *, what: str) -> None:
+    """On a machine without the run's tracker logs folder, put back the logs the run uploaded
+    (verified), so the trackers go on writing beside them and the next upload lists them all."""
+    if folder.is_dir() or not stored.get("logs"):
+        return
+    import shutil
+
+    from rrg.artifacts import LOGS_FOLDER, MANIFEST_PREFIX, fetch_folder
+
+    logs = stored["logs"]
+    cached = fetch_folder(f"{stored['url']}/{LOGS_FOLDER}", logs["manifest"], logs["sha256"], what=what)
+    shutil.copytree(cached, folder, ignore=shutil.ignore_patterns(f"{MANIFEST_PREFIX}*"))
 
 
 def _last_stored_checkpoint(registry: Registry, detail: Any, stored: dict[str, Any]) -> tuple[Any, Path | None, Path | None]:
@@ -876,7 +923,8 @@ def _execute(
     registry: Registry, run_id: str, recipe: Recipe, prepared: PreparedRun, run_dir: Path, events: RunEvents,
     resume_from: Path | None = None, artifacts: ArtifactStore | None = None,
 ) -> None:
-    recorder = RunRecorder(registry, run_id, artifacts=artifacts)
+    logs = run_dir / prepared.plan.logging.folder if prepared.plan.logging is not None else None
+    recorder = RunRecorder(registry, run_id, artifacts=artifacts, logs=logs)
     if resume_from is None:
         registry.start_run(run_id)
     started = time.perf_counter()
@@ -884,6 +932,7 @@ def _execute(
         with sigterm_as_interrupt(), _heartbeat(registry, run_id):
             evaluation, checkpoint_id = _run_stage(recipe, prepared, recorder, run_dir, events, resume_from)
             events.on_phase("recording")
+            recorder.upload_logs()  # the trackers closed their files when training ended
             _still_running(registry, run_id)
             metrics = _report_metrics(evaluation)
             metrics["generation_samples_per_second"] = evaluation.samples_per_second
@@ -910,6 +959,10 @@ def _execute(
         raise
     except BaseException as exc:
         _still_running(registry, run_id)
+        try:  # the logs of a failed run are what explains it; never in place of its error
+            recorder.upload_logs()
+        except Exception as upload_error:
+            logger.warning("tracker logs of run %s not uploaded: %s", run_id, upload_error)
         registry.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}"[:2000])
         raise
 

@@ -130,6 +130,20 @@ def check_stored(client, detail) -> dict[int, dict[str, bytes]]:
     return stored
 
 
+def check_stored_logs(client, detail) -> dict[str, bytes]:
+    """The run's tracker logs are on S3 as its plan entry records them: a manifest with the
+    recorded sha256, every listed file stored with its sha256 and size. Returns the listed files."""
+    uploaded = detail.run.plan["artifacts"]["logs"]
+    files = objects(client, f"team/{detail.run.id}/logs/")
+    manifest = files[uploaded["manifest"]]
+    assert sha(manifest) == uploaded["sha256"]
+    listed = json.loads(manifest)["files"]
+    assert len(listed) == uploaded["files"] and sum(f["size"] for f in listed.values()) == uploaded["bytes"]
+    for name, want in listed.items():
+        assert sha(files[name]) == want["sha256"] and len(files[name]) == want["size"], name
+    return {name: files[name] for name in listed}
+
+
 # ------------------------------------------------------------------------------------ S3
 
 
@@ -241,7 +255,7 @@ def test_an_upload_cut_off_halfway_records_nothing_and_resume_starts_clean(
         put_file(self, local, remote)
 
     monkeypatch.setattr(ArtifactStore, "put_file", cut_off_in_checkpoint_4)
-    recipe = load_recipe("sft", registry, extra=("evaluation.before_training=false",))
+    recipe = load_recipe("sft", registry, extra=("evaluation.before_training=false", "logging.report_to=[tensorboard]"))
     with pytest.raises(KeyboardInterrupt):
         recipe.run(registry=registry, output_dir=tmp_path / "runs")
     (summary,) = registry.search_runs()
@@ -254,6 +268,8 @@ def test_an_upload_cut_off_halfway_records_nothing_and_resume_starts_clean(
     partial = objects(s3, prefix)
     assert sent and set(partial) == set(sent)  # half the files, no manifest
     assert not any(name.startswith("rrg-manifest-") for name in partial)
+    first_logs = set(check_stored_logs(s3, detail))  # uploaded with checkpoint-2
+    assert any(name.startswith("tensorboard/events.out.tfevents.") for name in first_logs)
 
     # another machine resumes: checkpoint-2 comes from S3; the leftovers of checkpoint-4 are not trusted
     monkeypatch.setattr(ArtifactStore, "put_file", put_file)
@@ -269,9 +285,62 @@ def test_an_upload_cut_off_halfway_records_nothing_and_resume_starts_clean(
         n for n in stored[4] if n.startswith("rrg-manifest-")
     }
     assert (fresh_cache / detail.run.plan["artifacts"]["checkpoints"]["2"]["sha256"]).is_dir()  # fetched to resume
+    # the logs of the first machine were put back before training went on: the final upload lists both
+    final_logs = set(check_stored_logs(s3, detail))
+    assert first_logs < final_logs
+    assert len([n for n in final_logs if n.startswith("tensorboard/events.out.tfevents.")]) == 2
     assert Path(detail.run.plan["artifacts"]["local"]) == tmp_path / "runs" / summary.id
     best = [c for c in detail.checkpoints if c.best]
     assert len(best) == 1
+
+
+def test_tracker_logs_reach_the_storage_and_are_pulled_from_another_machine(
+    rrg_cache_env: Path, registry, tmp_path: Path, s3, fresh_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.setenv("RRG_ARTIFACTS_URL", f"s3://{s3.bucket}/team")
+    extra = ("evaluation.before_training=false", "logging.report_to=[tensorboard]")
+    sft = load_recipe("sft", registry, extra=extra).run(registry=registry, output_dir=tmp_path / "runs")
+    assert sft.status == "succeeded", sft.error
+    local = tmp_path / "runs" / sft.id / "logs"
+    written = {p.relative_to(local).as_posix(): sha(p.read_bytes()) for p in local.rglob("*") if p.is_file()}
+    assert any(name.startswith("tensorboard/events.out.tfevents.") for name in written)
+    # the final upload, after the trackers closed their files: what the run wrote, as it wrote it
+    assert {name: sha(data) for name, data in check_stored_logs(s3, sft.detail).items()} == written
+
+    # another machine: no run folder, an empty cache
+    shutil.rmtree(tmp_path / "runs")
+    result = invoke("pull", sft.id[:8], "--logs", "--registry", registry.url, "--json")
+    assert result.exit_code == 0, result.output
+    pulled = json.loads(result.stdout)
+    uploaded = sft.detail.run.plan["artifacts"]["logs"]
+    assert (pulled["run"], pulled["files"], pulled["bytes"]) == (sft.id, uploaded["files"], uploaded["bytes"])
+    assert pulled["url"] == f"s3://{s3.bucket}/team/{sft.id}/logs"
+    folder = Path(pulled["path"])
+    assert {p.relative_to(folder).as_posix(): sha(p.read_bytes()) for p in folder.rglob("*") if p.is_file() and not p.name.startswith("rrg-manifest-")} == written
+    events = EventAccumulator(str(folder / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [m.step for m in sft.detail.metric_history if m.name == "train/loss"]
+
+    # a damaged log file: one line naming it; nothing cached
+    shutil.rmtree(folder)
+    name = next(n for n in written if n.startswith("tensorboard/"))
+    key = f"team/{sft.id}/logs/{name}"
+    s3.put_object(Bucket=s3.bucket, Key=key, Body=b"not an event file")
+    refused = invoke("pull", sft.id, "--logs", "--registry", registry.url)
+    assert_one_line_error(refused, f"s3://{s3.bucket}/{key}", f"sha256 {sha(b'not an event file')}", f"lists {written[name]}")
+    assert not folder.exists()
+
+    # a run that reported to no tracker uploaded none; --logs takes a run alone
+    plain = load_recipe("sft", registry, extra=("evaluation.before_training=false", "version=90")).run(registry=registry, output_dir=tmp_path / "runs")
+    assert plain.status == "succeeded", plain.error
+    assert "logs" not in plain.detail.run.plan["artifacts"]
+    refused = invoke("pull", plain.id, "--logs", "--registry", registry.url)
+    assert_one_line_error(refused, f"run {plain.id} (", "uploaded no tracker logs", "logging.report_to")
+    for args in ((f"{sft.id}@checkpoint-2", "--logs"), (sft.id, "--logs", "--all"), ("org/name", "--logs")):
+        result = invoke("pull", *args, "--registry", registry.url)
+        assert result.exit_code == 2 and "--logs takes a run alone" in result.output
 
 
 def test_a_storage_that_cannot_be_written_is_one_line_before_the_run_is_created(
@@ -305,6 +374,8 @@ def test_pull_names_what_it_cannot_fetch(registry, tmp_path: Path, fresh_cache: 
     assert_one_line_error(result, "recorded no checkpoint-9 (recorded: checkpoint-2, checkpoint-4)")
     result = invoke("pull", f"{local.id}@checkpoint-2", "--all", "--registry", registry.url)
     assert result.exit_code == 2 and "not both" in result.output
+    result = invoke("pull", local.id, "--logs", "--registry", registry.url)
+    assert_one_line_error(result, f"run {local.id} (demo-sft@2) kept its files on one machine's disk, not on shared storage", "--artifacts")
     assert not fresh_cache.exists()
 
 

@@ -273,9 +273,12 @@ rather than a Hub repository ``org/name``."""
 @click.option(
     "--all", "every", is_flag=True, help="For a run: every recorded checkpoint, not only the adapter it handed on."
 )
+@click.option(
+    "--logs", is_flag=True, help="For a run: its tracker logs (logging.report_to: TensorBoard, W&B offline, trackio) instead of checkpoints."
+)
 @output_options
 @registry_option
-def pull(repo: str, revision: str | None, every: bool, output_format: str, registry) -> None:
+def pull(repo: str, revision: str | None, every: bool, logs: bool, output_format: str, registry) -> None:
     """Download a published adapter into the Hugging Face cache, verify it and register it; or
     fetch a run's checkpoints from its artefacts URL into the local cache and verify them.
 
@@ -292,11 +295,17 @@ def pull(repo: str, revision: str | None, every: bool, output_format: str, regis
       rrg pull 3fa2                        the adapter run 3fa2 handed on
       rrg pull 3fa2@checkpoint-200         one recorded checkpoint
       rrg pull 3fa2 --all                  every recorded checkpoint
+      rrg pull 3fa2 --logs                 its TensorBoard/W&B/trackio logs (tensorboard --logdir PATH)
     """
     run_ref = RUN_PULL_REF.match(repo)
+    if logs and (run_ref is None or run_ref["step"] or every):
+        raise click.UsageError("--logs takes a run alone (RUN, without @checkpoint-STEP or --all)")
     if run_ref is not None:
         if revision is not None:
             raise click.UsageError(f"--revision is for a Hub repository; {repo} names a run")
+        if logs:
+            _pull_logs(registry, run_ref["run"], output_format)
+            return
         _pull_run(registry, run_ref["run"], int(run_ref["step"]) if run_ref["step"] else None, every, output_format)
         return
     if every:
@@ -320,6 +329,17 @@ def pull(repo: str, revision: str | None, every: bool, output_format: str, regis
             "adapter_ref": pulled.ref,
         },
         output_format,
+    )
+
+
+def _pull_logs(registry, run_ref: str, output_format: str) -> None:
+    from rrg.artifacts import pull_logs
+
+    pulled = pull_logs(registry, run_ref)
+    emit_mapping(
+        {"run": pulled.run_id, "files": pulled.files, "bytes": pulled.bytes, "url": pulled.url, "path": str(pulled.path)},
+        output_format,
+        title=f"run {pulled.run_id}: tracker logs fetched and verified",
     )
 
 
