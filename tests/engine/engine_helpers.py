@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cli_assertions import assert_one_line_error  # noqa: F401 - the engine tests take it from here
 from rrg_registry import GREEN_FLARE_COMPONENTS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -193,15 +194,3 @@ def snapshot(registry) -> tuple:
         [r.id for r in registry.search_runs()],
         [(v.name, v.version, v.hash) for v in registry.list_recipe_versions()],
     )
-
-
-def assert_one_line_error(result, *parts: str) -> str:
-    """A CLI result that is one ``Error: ... (hint: ...)`` line with exit status 2, containing ``parts``."""
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    line = lines[0]
-    assert line.startswith("Error: ") and "(hint: " in line, line
-    for part in parts:
-        assert part in line, line
-    return line

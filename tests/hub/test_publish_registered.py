@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from cli_assertions import assert_one_line_error
 from click.testing import CliRunner
 from rrg.cli import cli
 
@@ -29,15 +30,6 @@ def register(registry_url: str, name: str, *args: str) -> dict:
     result = invoke("models", "register", name, *args, "--registry", registry_url, "--json")
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
-
-
-def one_line_error(result, *parts: str) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and "(hint: " in lines[0], result.output
-    for part in parts:
-        assert part in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -131,7 +123,7 @@ def test_a_changed_registered_file_stops_the_publication(registry_url, registry,
     config.write_text(config.read_text() + " ")
     now = hashlib.sha256(config.read_bytes()).hexdigest()
     result = invoke("publish", "model:copied@1", "--repo", REPO, "--registry", registry_url)
-    one_line_error(result, str(config), version.files["adapter_config.json"], now)
+    assert_one_line_error(result, str(config), version.files["adapter_config.json"], now)
     assert fake_hub.calls == [] and registry.get_run(trained_run.run_id).publications == ()
 
 
@@ -156,6 +148,6 @@ def test_a_pulled_adapter_registers_and_is_not_published_again(
     lineage = json.loads(invoke("models", "lineage", "pulled@1", "--registry", registry_url, "--json").output)
     assert [s["step"] for s in lineage["steps"]] == ["base model", "dataset version", "pulled", "registered"]
 
-    one_line_error(invoke("publish", "model:pulled@1", "--repo", REPO, "--registry", registry_url),
+    assert_one_line_error(invoke("publish", "model:pulled@1", "--repo", REPO, "--registry", registry_url),
                    f"hub:my-org/x@{commit}", "not from a run")
     assert registry.get_run(trained_run.run_id).publications == ()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from cli_assertions import assert_one_line_error
 from click.testing import CliRunner
 from rrg.cli import cli
 from rrg_registry import Registry
@@ -90,15 +91,6 @@ def rrg_json(trained: Trained, *args: str):
     return json.loads(result.output)
 
 
-def one_line_error(result, *parts: str) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and "(hint: " in lines[0], result.output
-    for part in parts:
-        assert part in lines[0], lines[0]
-    return lines[0]
-
-
 def registered_names(trained: Trained) -> list[str]:
     with Registry.from_url(trained.url) as registry:
         return [m.name for m in registry.list_registered_models()]
@@ -128,12 +120,12 @@ def test_register_a_run_records_its_adapter_files_and_results(trained: Trained) 
 
 def test_a_run_without_success_or_adapter_is_refused_in_one_line(trained: Trained) -> None:
     before = registered_names(trained)
-    one_line_error(rrg(trained, "models", "register", "refused", "--run", trained.failed),
+    assert_one_line_error(rrg(trained, "models", "register", "refused", "--run", trained.failed),
                    f"run {trained.failed}", "is failed, not succeeded")
-    one_line_error(rrg(trained, "models", "register", "refused", "--run", trained.zero_shot),
+    assert_one_line_error(rrg(trained, "models", "register", "refused", "--run", trained.zero_shot),
                    f"run {trained.zero_shot}", "recorded no adapter")
-    one_line_error(rrg(trained, "models", "register", "refused", "--run", "ffffffffff"), "ffffffffff")
-    one_line_error(rrg(trained, "models", "register", "bad name", "--run", trained.sft), "'bad name'")
+    assert_one_line_error(rrg(trained, "models", "register", "refused", "--run", "ffffffffff"), "ffffffffff")
+    assert_one_line_error(rrg(trained, "models", "register", "bad name", "--run", trained.sft), "'bad name'")
     both = rrg(trained, "models", "register", "refused", "--run", trained.sft, "--hub", "org/x")
     assert both.exit_code == 2 and "exactly one of --run" in both.output
     assert registered_names(trained) == before  # nothing half-recorded
@@ -158,13 +150,13 @@ def test_aliases_move_record_who_and_when_and_can_be_deleted(trained: Trained, m
     listed = {m["name"]: m for m in rrg_json(trained, "models", "list")}
     assert listed["aliased"]["latest_version"] == 2 and listed["aliased"]["aliases"] == {"paper": 2}
 
-    one_line_error(rrg(trained, "models", "alias", "aliased@1", "paper", "--delete"), "names version 2, not 1")
-    one_line_error(rrg(trained, "models", "alias", "aliased@1", "latest"), "latest")
-    one_line_error(rrg(trained, "models", "alias", "aliased@1", "7"), "'7'")
-    one_line_error(rrg(trained, "models", "alias", "aliased@9", "x"), "no version 9")
+    assert_one_line_error(rrg(trained, "models", "alias", "aliased@1", "paper", "--delete"), "names version 2, not 1")
+    assert_one_line_error(rrg(trained, "models", "alias", "aliased@1", "latest"), "latest")
+    assert_one_line_error(rrg(trained, "models", "alias", "aliased@1", "7"), "'7'")
+    assert_one_line_error(rrg(trained, "models", "alias", "aliased@9", "x"), "no version 9")
     deleted = rrg_json(trained, "models", "alias", "aliased", "paper", "--delete")
     assert (deleted["was"], deleted["deleted_by"]) == (2, "bob")
-    one_line_error(rrg(trained, "models", "show", "aliased@paper"), "no alias paper")
+    assert_one_line_error(rrg(trained, "models", "show", "aliased@paper"), "no alias paper")
     table = rrg(trained, "models", "show", "aliased")
     assert table.exit_code == 0 and "alias history" in table.output and "alice" in table.output
 
@@ -181,7 +173,7 @@ def test_show_prints_files_results_and_history_as_tables(trained: Trained, monke
     assert "files.adapter_model.safetensors" in csv.output and "results.green_flare" in csv.output
     listed = rrg(trained, "models", "list")
     assert "shown" in listed.output and "paper=1" in listed.output
-    one_line_error(rrg(trained, "models", "show", "nobody"), "no registered model named nobody")
+    assert_one_line_error(rrg(trained, "models", "show", "nobody"), "no registered model named nobody")
 
 
 def test_lineage_runs_from_the_base_model_to_the_hub(trained: Trained) -> None:
