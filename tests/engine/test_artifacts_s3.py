@@ -105,6 +105,20 @@ def zero_shot_args(registry, tmp_path: Path, adapter: str, version: int = 1) -> 
     return args
 
 
+def check_stored_folder(client, prefix: str, uploaded: dict) -> tuple[dict[str, bytes], dict[str, dict]]:
+    """The folder under ``prefix`` as its plan entry ``uploaded`` records it: a manifest with the
+    recorded sha256, file count and bytes, every listed file stored with its sha256 and size.
+    Returns the stored objects and the manifest's listing."""
+    files = objects(client, prefix)
+    manifest = files[uploaded["manifest"]]
+    assert sha(manifest) == uploaded["sha256"]
+    listed = json.loads(manifest)["files"]
+    assert len(listed) == uploaded["files"] and sum(f["size"] for f in listed.values()) == uploaded["bytes"]
+    for name, want in listed.items():
+        assert sha(files[name]) == want["sha256"] and len(files[name]) == want["size"], name
+    return files, listed
+
+
 def check_stored(client, detail) -> dict[int, dict[str, bytes]]:
     """Every recorded checkpoint of the run is on S3 as recorded: the folder URL in the checkpoint,
     the weights' sha256 and size as for a local run, a manifest whose sha256 the run's plan entry
@@ -115,14 +129,9 @@ def check_stored(client, detail) -> dict[int, dict[str, bytes]]:
     stored = {}
     for checkpoint in detail.checkpoints:
         assert checkpoint.path == f"{run_url}/checkpoints/checkpoint-{checkpoint.step}"
-        uploaded = entry["checkpoints"][str(checkpoint.step)]
-        files = objects(client, f"team/{detail.run.id}/checkpoints/checkpoint-{checkpoint.step}/")
-        manifest = files[uploaded["manifest"]]
-        assert sha(manifest) == uploaded["sha256"]
-        listed = json.loads(manifest)["files"]
-        assert len(listed) == uploaded["files"] and sum(f["size"] for f in listed.values()) == uploaded["bytes"]
-        for name, want in listed.items():
-            assert sha(files[name]) == want["sha256"] and len(files[name]) == want["size"], name
+        files, listed = check_stored_folder(
+            client, f"team/{detail.run.id}/checkpoints/checkpoint-{checkpoint.step}/", entry["checkpoints"][str(checkpoint.step)]
+        )
         weights = files["adapter_model.safetensors"]
         assert (sha(weights), len(weights)) == (checkpoint.sha256, checkpoint.size)
         assert {"optimizer.pt", "trainer_state.json", "adapter_config.json"} <= set(listed)
@@ -131,16 +140,8 @@ def check_stored(client, detail) -> dict[int, dict[str, bytes]]:
 
 
 def check_stored_logs(client, detail) -> dict[str, bytes]:
-    """The run's tracker logs are on S3 as its plan entry records them: a manifest with the
-    recorded sha256, every listed file stored with its sha256 and size. Returns the listed files."""
-    uploaded = detail.run.plan["artifacts"]["logs"]
-    files = objects(client, f"team/{detail.run.id}/logs/")
-    manifest = files[uploaded["manifest"]]
-    assert sha(manifest) == uploaded["sha256"]
-    listed = json.loads(manifest)["files"]
-    assert len(listed) == uploaded["files"] and sum(f["size"] for f in listed.values()) == uploaded["bytes"]
-    for name, want in listed.items():
-        assert sha(files[name]) == want["sha256"] and len(files[name]) == want["size"], name
+    """The run's tracker logs are on S3 as its plan entry records them; returns the listed files."""
+    files, listed = check_stored_folder(client, f"team/{detail.run.id}/logs/", detail.run.plan["artifacts"]["logs"])
     return {name: files[name] for name in listed}
 
 

@@ -66,7 +66,7 @@ SIGTERM_SCRIPT = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    sys.path.insert(0, {helpers!r})
+    sys.path[:0] = [{helpers!r}, {tests!r}]  # engine_helpers, and the cli_assertions it imports
     from engine_helpers import load_recipe
     from rrg.engine import RunEvents, run_recipe
     from rrg_registry import Registry
@@ -87,7 +87,7 @@ SIGTERM_SCRIPT = textwrap.dedent(
 
 def test_sigterm_ends_a_run_interrupted(rrg_cache_env: Path, registry, tmp_path: Path) -> None:
     marker = tmp_path / "at-step-3"
-    script = SIGTERM_SCRIPT.format(helpers=str(Path(__file__).parent), marker=str(marker), url=registry.url, out=str(tmp_path / "runs"))
+    script = SIGTERM_SCRIPT.format(helpers=str(Path(__file__).parent), tests=str(Path(__file__).parents[1]), marker=str(marker), url=registry.url, out=str(tmp_path / "runs"))
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=os.environ.copy())
     try:
         deadline = time.monotonic() + 240
