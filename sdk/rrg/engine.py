@@ -89,24 +89,25 @@ class RunRecorder:
         self.upload_logs()
         return checkpoint
 
-    def upload_logs(self) -> None:
+    def upload_logs(self, warn: bool = True) -> None:
         """Upload the tracker logs folder as it is now to ``<run URL>/logs/`` (only new or changed
         files after the first time), then record its manifest as the plan entry's ``logs``. Logs
-        are a copy of what the registry holds, so a failed upload is a warning, not a failed run:
-        the manifest recorded before stays valid."""
-        if self.artifacts is None or self.logs is None or not self.logs.is_dir() or not any(p.is_file() for p in self.logs.rglob("*")):
+        are a copy of what the registry holds, so a failed upload is a warning (``warn``: on
+        standard error too), not a failed run: the manifest recorded before stays valid."""
+        if self.artifacts is None or self.logs is None or not any(p.is_file() for p in self.logs.rglob("*")):
             return
         from rrg.artifacts import LOGS_FOLDER, PLAN_KEY, plan_entry
 
         try:
-            entry = plan_entry(self.registry.get_run(self.run_id).run.plan)
             keep = self._logs_manifest
-            if keep is None and entry.get("logs"):  # a resumed run: its recorded logs are there already
-                keep = self.artifacts.read_manifest(LOGS_FOLDER, entry["logs"]["manifest"])
+            if keep is None:  # first upload of this process; a resumed run's recorded logs are there already
+                recorded = plan_entry(self.registry.get_run(self.run_id).run.plan).get("logs")
+                keep = self.artifacts.read_manifest(LOGS_FOLDER, recorded["manifest"]) if recorded else None
             uploaded = self.artifacts.upload_folder(self.logs, LOGS_FOLDER, keep=keep)
         except RrgError as exc:
             logger.warning("tracker logs of run %s not uploaded: %s", self.run_id, exc.format_message())
-            warn_user(f"the tracker logs of run {self.run_id} were not uploaded ({exc.format_message()})")
+            if warn:
+                warn_user(f"the tracker logs of run {self.run_id} were not uploaded ({exc.format_message()})")
             return
         self._logs_manifest = uploaded.listing
         entry = plan_entry(self.registry.get_run(self.run_id).run.plan)
@@ -197,7 +198,7 @@ class FollowerRecorder(RunRecorder):
     def hand_on(self, step: int, path: Path, weights: Path, eval_loss: float | None) -> int | None:
         return None
 
-    def upload_logs(self) -> None:
+    def upload_logs(self, warn: bool = True) -> None:
         pass
 
 
@@ -959,8 +960,8 @@ def _execute(
         raise
     except BaseException as exc:
         _still_running(registry, run_id)
-        try:  # the logs of a failed run are what explains it; never in place of its error
-            recorder.upload_logs()
+        try:  # the logs of a failed run are what explains it; never in place of (or beside) its one-line error
+            recorder.upload_logs(warn=False)
         except Exception as upload_error:
             logger.warning("tracker logs of run %s not uploaded: %s", run_id, upload_error)
         registry.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}"[:2000])

@@ -344,6 +344,36 @@ def test_tracker_logs_reach_the_storage_and_are_pulled_from_another_machine(
         assert result.exit_code == 2 and "--logs takes a run alone" in result.output
 
 
+def test_a_storage_failing_mid_run_is_one_line_and_keeps_the_logs_recorded_before(
+    rrg_cache_env: Path, registry, tmp_path: Path, s3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checkpoint-4's upload fails, and so does the logs upload the failed run then tries: the run
+    ends failed with the storage error as its one line (no warning beside it); the logs manifest
+    recorded with checkpoint-2 stays valid on the storage."""
+    from rrg.artifacts import ArtifactStore
+
+    put_file = ArtifactStore.put_file
+    broken = []
+
+    def quota_from_checkpoint_4(self, local: Path, remote: str) -> None:
+        if local.parent.name == "checkpoint-4" or broken:
+            broken.append(local.name)
+            raise OSError("quota exceeded")
+        put_file(self, local, remote)
+
+    monkeypatch.setattr(ArtifactStore, "put_file", quota_from_checkpoint_4)
+    args = ["run", str(STAGE_RECIPES["sft"]), "--registry", registry.url, "--output-dir", str(tmp_path / "runs"), "--json"]
+    for override in stage_overrides("sft", extra=("evaluation.before_training=false", "logging.report_to=[tensorboard]")):
+        args += ["--set", override]
+    result = invoke(*args, "--artifacts", f"s3://{s3.bucket}/team")
+    assert_one_line_error(result, "checkpoint-4", f"s3://{s3.bucket}/team/", "quota exceeded")
+    (summary,) = registry.search_runs()
+    detail = registry.get_run(summary.id)
+    assert detail.run.status.value == "failed" and [c.step for c in detail.checkpoints] == [2]
+    assert any(name.startswith("tensorboard/") for name in check_stored_logs(s3, detail))
+    assert len(broken) > 1  # the failed run did try to upload its logs once more
+
+
 def test_a_storage_that_cannot_be_written_is_one_line_before_the_run_is_created(
     rrg_cache_env: Path, registry, tmp_path: Path, s3
 ) -> None:

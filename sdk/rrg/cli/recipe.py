@@ -106,13 +106,13 @@ def _training_set_problems(data: Any, root: Path, file: Path) -> list[str]:
     hint = f"{data.train_split} holds {held}"
     if data.train == "all":
         return [] if found else [f"{file}: data.train: all: no data set with a question file under {root / data.train_split} (hint: {hint})"]
-    lines = _key_lines(file)
+    missing = [(index, entry) for index, entry in enumerate(data.train) if (entry.category, entry.dataset) not in found]
+    lines = _key_lines(file) if missing else {}  # the file is parsed again only to point at a problem
     problems = []
-    for index, entry in enumerate(data.train):
-        if (entry.category, entry.dataset) not in found:
-            where = f"{file}:{lines[index]}" if index in lines else str(file)
-            folder = f"{data.train_split}/{entry.category}/{entry.dataset}"
-            problems.append(f"{where}: data.train.{index}.dataset: no {folder} data set with a question file under {root} (hint: {hint})")
+    for index, entry in missing:
+        where = f"{file}:{lines[index]}" if index in lines else str(file)
+        folder = f"{data.train_split}/{entry.category}/{entry.dataset}"
+        problems.append(f"{where}: data.train.{index}.dataset: no {folder} data set with a question file under {root} (hint: {hint})")
     return problems
 
 
